@@ -1,0 +1,1 @@
+"""Pytest fixtures: rabbit (filled in by its owner)."""

@@ -1,0 +1,1 @@
+"""Pytest fixtures: simulator (filled in by its owner)."""

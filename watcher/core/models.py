@@ -1,0 +1,71 @@
+"""The canonical, vendor-neutral order that every adapter produces.
+
+Adapters translate a vendor's reply into `Order`; everything downstream (essence, diff,
+events, store) speaks only this shape. Each normalised value travels with the vendor's own
+raw value, so consumers can act on either.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict
+
+
+class OrderStatus(StrEnum):
+    PENDING = "pending"
+    PROCESSING = "processing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"
+
+
+class Provisioning(StrEnum):
+    PENDING = "pending"
+    PROVISIONED = "provisioned"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    UNKNOWN = "unknown"
+
+
+TERMINAL_STATUSES = frozenset({OrderStatus.COMPLETED, OrderStatus.FAILED, OrderStatus.CANCELLED})
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class LineItem(_Frozen):
+    """One line of an order, keyed by the vendor's own line key."""
+
+    key: str
+    offer: str
+    quantity: int
+    status: OrderStatus
+    status_raw: str
+    subscription_id: str | None = None
+    provisioning: Provisioning = Provisioning.UNKNOWN
+    provisioning_raw: str = ""
+
+
+class Order(_Frozen):
+    """One order as a source sees it at one moment."""
+
+    provider: str
+    source: str
+    customer_id: str
+    order_id: str
+    status: OrderStatus
+    status_raw: str
+    created_at: datetime | None = None
+    reference: str | None = None
+    line_items: tuple[LineItem, ...] = ()
+    payment: str | None = None
+    payment_raw: str | None = None
+    fulfilment: Provisioning | None = None
+    fulfilment_raw: str | None = None
+
+    def line(self, key: str) -> LineItem | None:
+        return next((item for item in self.line_items if item.key == key), None)

@@ -1,0 +1,100 @@
+"""The small interfaces that adapters implement and the pipeline depends on.
+
+Only `watcher.app` knows the concrete classes behind them. The records passed across these
+ports are plain frozen dataclasses so that every adapter can build and read them cheaply.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from watcher.core.models import Order
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The last stored view of one order and its per-order sequence number."""
+
+    order: Order
+    sequence: int
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRecord:
+    """One event waiting to be published. `body` is the serialised CloudEvent."""
+
+    event_id: str
+    event_type: str
+    routing_key: str
+    body: bytes
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PollState:
+    """What the poller remembers about one customer of one source."""
+
+    baseline_done: bool
+    last_success_at: datetime | None = None
+    last_full_sync_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxStats:
+    backlog: int
+    oldest_created_at: datetime | None
+
+
+class Provider(Protocol):
+    """Fetches one customer's orders from a vendor, all or nothing.
+
+    Raises a `ProviderError`; a fetch that fails part-way returns nothing at all.
+    `since=None` asks for a full re-list.
+    """
+
+    async def fetch_orders(self, customer_id: str, *, since: datetime | None) -> list[Order]: ...
+
+
+class SnapshotStore(Protocol):
+    async def poll_state(self, source: str, customer_id: str) -> PollState | None: ...
+
+    async def load_snapshots(
+        self, source: str, customer_id: str, order_ids: Sequence[str]
+    ) -> dict[str, Snapshot]:
+        """The stored snapshots of those orders that have one, by order id."""
+        ...
+
+    async def commit_sync(
+        self,
+        source: str,
+        customer_id: str,
+        *,
+        snapshots: Sequence[Snapshot],
+        events: Sequence[OutboxRecord],
+        state: PollState,
+    ) -> None:
+        """Write the new snapshots, their events and the poll state in ONE transaction.
+
+        Events whose id is already in the outbox are ignored, so a repeated sync after a
+        crash cannot enqueue an event twice.
+        """
+        ...
+
+
+class Outbox(Protocol):
+    async def pending(self, limit: int) -> list[OutboxRecord]:
+        """The oldest unpublished events, oldest first."""
+        ...
+
+    async def mark_published(self, event_ids: Sequence[str], *, at: datetime) -> None: ...
+
+    async def stats(self) -> OutboxStats: ...
+
+
+class Store(SnapshotStore, Outbox, Protocol):
+    """Snapshots, poll state and the outbox, in one database."""
+
+    async def close(self) -> None: ...

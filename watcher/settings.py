@@ -1,0 +1,174 @@
+"""One typed settings object, loaded once at the edge and passed down.
+
+Sources: a TOML file (`--config PATH` or WATCHER_CONFIG), then the environment, where
+`WATCHER_AMQP__URL` overrides `[amqp] url` and `WATCHER_SOURCES__0__AUTH__CLIENT_SECRET`
+overrides the first source's secret. A secret may also come from a file
+(`client_secret_file`). Every problem becomes a `ConfigError` naming the key.
+Secrets are `SecretStr`, so they print as '**********' wherever a setting is shown.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from watcher.core.errors import ConfigError
+
+ENV_PREFIX = "WATCHER_"
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+
+
+def parse_duration_s(text: str | float) -> float:
+    """'90s', '15m', '2h', '1d' or a bare number of seconds, as seconds."""
+    if isinstance(text, int | float):
+        return float(text)
+    match = _DURATION.match(text)
+    if match is None:
+        raise ValueError(f"{text!r} is not a duration such as '90s', '15m' or '2h'")
+    return float(match.group(1)) * _UNIT_S[match.group(2) or "s"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StoreSettings(_Section):
+    url: str = "sqlite:///order-watcher.db"
+
+
+class QueueSettings(_Section):
+    """A consumer queue the watcher declares and binds for its consumers."""
+
+    name: str
+    bindings: list[str] = Field(default_factory=lambda: ["#"])
+    type: Literal["quorum", "classic"] = "quorum"
+    dead_letter: bool = True
+
+
+class AmqpSettings(_Section):
+    url: SecretStr = SecretStr("amqp://guest:guest@127.0.0.1:5672/")
+    exchange: str = "order-watcher"
+    unroutable_exchange: str = "order-watcher.unroutable"
+    unroutable_queue: str = "order-watcher.unroutable"
+    publish_window: int = Field(default=256, ge=1, le=10_000)
+    relay_batch: int = Field(default=500, ge=1, le=50_000)
+    relay_idle_s: float = Field(default=1.0, gt=0)
+    reconnect_delay_s: float = Field(default=2.0, gt=0)
+    queues: list[QueueSettings] = Field(default_factory=list)
+
+
+class HttpSettings(_Section):
+    listen: str = "127.0.0.1:9108"
+
+
+class AuthSettings(_Section):
+    token_url: str | None = None
+    client_id: str = ""
+    client_secret: SecretStr = SecretStr("")
+    client_secret_file: Path | None = None
+    api_key: SecretStr | None = None
+    scope: str = "openid,AdobeID,read_organizations"
+    refresh_before_expiry_s: float = Field(default=180.0, ge=0)
+
+    @model_validator(mode="after")
+    def _secret_from_file(self) -> AuthSettings:
+        if self.client_secret_file is None or self.client_secret.get_secret_value():
+            return self
+        try:
+            secret = self.client_secret_file.read_text().strip()
+        except OSError as exc:
+            raise ValueError(f"cannot read client_secret_file: {exc.strerror}") from None
+        object.__setattr__(self, "client_secret", SecretStr(secret))
+        return self
+
+
+class RetrySettings(_Section):
+    attempts: int = Field(default=5, ge=1, le=20)
+    base_delay_s: float = Field(default=0.5, gt=0)
+    max_delay_s: float = Field(default=30.0, gt=0)
+
+
+class SourceSettings(_Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    provider: Literal["adobe_vip"]
+    base_url: str = Field(pattern=r"^https?://")
+    customers: list[str] = Field(min_length=1)
+    poll_interval_s: float = Field(default=120.0, gt=0)
+    poll_jitter_s: float = Field(default=5.0, ge=0)
+    concurrency: int = Field(default=4, ge=1, le=256)
+    lookback_days: float = Field(default=30.0, gt=0)
+    full_relist_interval_s: float = Field(default=86_400.0, gt=0)
+    created_on_baseline: bool = False
+    page_size: int = Field(default=100, ge=1, le=100)
+    timeout_s: float = Field(default=30.0, gt=0)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
+    retry: RetrySettings = Field(default_factory=RetrySettings)
+    stuck: dict[str, str] = Field(default_factory=dict)
+
+
+class Settings(_Section):
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    amqp: AmqpSettings = Field(default_factory=AmqpSettings)
+    http: HttpSettings = Field(default_factory=HttpSettings)
+    log_format: Literal["plain", "json"] = "plain"
+    sources: list[SourceSettings] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_source_names(self) -> Settings:
+        names = [source.name for source in self.sources]
+        if len(names) != len(set(names)):
+            raise ValueError("source names must be unique")
+        return self
+
+
+def load(path: Path | None, environ: Mapping[str, str] = os.environ) -> Settings:
+    """Read the TOML file (if any), apply the environment, validate."""
+    raw: dict[str, Any] = {}
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text())
+        except OSError as exc:
+            raise ConfigError(str(path), f"cannot read the config file: {exc.strerror}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(str(path), f"not valid TOML: {exc}") from None
+    _apply_environment(raw, environ)
+    return from_mapping(raw)
+
+
+def from_mapping(raw: Mapping[str, Any]) -> Settings:
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        raise ConfigError(key, error["msg"]) from None
+
+
+def _apply_environment(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
+    for name, value in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == "WATCHER_CONFIG":
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
+        _set_path(raw, path, value, name)
+
+
+def _set_path(node: Any, path: list[str], value: str, name: str) -> None:
+    head, rest = path[0], path[1:]
+    if isinstance(node, list):
+        if not head.isdigit() or int(head) >= len(node):
+            raise ConfigError(name, f"no list item {head} to override")
+        index: int | str = int(head)
+    else:
+        index = head
+    if not rest:
+        node[index] = value
+        return
+    child = node[index] if isinstance(node, list) else node.setdefault(head, {})
+    _set_path(child, rest, value, name)
