@@ -164,11 +164,11 @@ def _set_path(node: Any, path: list[str], value: str, name: str) -> None:
     if isinstance(node, list):
         if not head.isdigit() or int(head) >= len(node):
             raise ConfigError(name, f"no list item {head} to override")
-        index: int | str = int(head)
+        if rest:
+            _set_path(node[int(head)], rest, value, name)
+        else:
+            node[int(head)] = value
+    elif rest:
+        _set_path(node.setdefault(head, {}), rest, value, name)
     else:
-        index = head
-    if not rest:
-        node[index] = value
-        return
-    child = node[index] if isinstance(node, list) else node.setdefault(head, {})
-    _set_path(child, rest, value, name)
+        node[head] = value

@@ -1,0 +1,157 @@
+"""Typed change events and their CloudEvents 1.0 envelope (the wire contract).
+
+One pydantic class per event type of DESIGN.md. Every event carries the order's identity,
+its per-order `sequence` and the order snapshot after the change; changes carry `before`
+and `after` values, normalised and raw. `envelope` wraps an event in the structured-mode
+CloudEvent that is published as the AMQP body, and `routing_key` derives the topic key:
+"<provider>.<type>", plus the new normalised value for status, provisioning and payment.
+
+Event ids are deterministic (a UUIDv5 of source, order, sequence, type and line key), so
+a sync repeated after a crash produces the same ids and consumers can drop duplicates.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import orjson
+from pydantic import BaseModel, ConfigDict
+
+_ID_NAMESPACE = uuid.UUID("5b0c3f2e-8f3e-4c52-9d7e-0f6f1d1c7a11")
+CONTENT_TYPE = "application/cloudevents+json"
+
+
+class Value(BaseModel):
+    """A normalised value with the vendor's own raw value beside it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    value: str | None
+    raw: str | None
+
+
+class OrderEvent(BaseModel):
+    """Fields every event's `data` carries."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    type: ClassVar[str]
+    routed_by_value: ClassVar[bool] = False
+
+    provider: str
+    source: str
+    customer_id: str
+    order_id: str
+    sequence: int
+    order: dict[str, Any]
+
+    def affected_line(self) -> str | None:
+        """The line key for line events, None for order-level ones."""
+        key = getattr(self, "line_key", None)
+        return key if isinstance(key, str) else None
+
+    def routing_value(self) -> str | None:
+        """The extra routing-key segment: the new normalised value, where there is one."""
+        after = getattr(self, "after", None)
+        if self.routed_by_value and isinstance(after, Value):
+            return after.value or "unknown"
+        return None
+
+
+class OrderCreated(OrderEvent):
+    type = "order.created"
+
+
+class OrderStatusChanged(OrderEvent):
+    type = "order.status_changed"
+    routed_by_value = True
+    before: Value
+    after: Value
+
+
+class LineItemAdded(OrderEvent):
+    type = "order.line_item.added"
+    line_key: str
+    line: dict[str, Any]
+
+
+class LineItemRemoved(OrderEvent):
+    type = "order.line_item.removed"
+    line_key: str
+    line: dict[str, Any]
+
+
+class LineItemQuantityChanged(OrderEvent):
+    type = "order.line_item.quantity_changed"
+    line_key: str
+    before: int
+    after: int
+
+
+class LineItemStatusChanged(OrderEvent):
+    type = "order.line_item.status_changed"
+    line_key: str
+    before: Value
+    after: Value
+
+
+class ProvisioningChanged(OrderEvent):
+    """Provisioning of one line (`line_key` set) or fulfilment of the whole order."""
+
+    type = "order.provisioning_changed"
+    routed_by_value = True
+    line_key: str | None
+    before: Value
+    after: Value
+    subscription_id: str | None = None
+
+
+class PaymentChanged(OrderEvent):
+    type = "order.payment_changed"
+    routed_by_value = True
+    before: Value
+    after: Value
+
+
+EVENT_TYPES: tuple[type[OrderEvent], ...] = (
+    OrderCreated,
+    OrderStatusChanged,
+    LineItemAdded,
+    LineItemRemoved,
+    LineItemQuantityChanged,
+    LineItemStatusChanged,
+    ProvisioningChanged,
+    PaymentChanged,
+)
+
+
+def event_id(event: OrderEvent) -> str:
+    name = "\x1f".join(
+        (event.source, event.order_id, str(event.sequence), event.type, event.affected_line() or "")
+    )
+    return str(uuid.uuid5(_ID_NAMESPACE, name))
+
+
+def routing_key(event: OrderEvent) -> str:
+    value = event.routing_value()
+    key = f"{event.provider}.{event.type}"
+    return f"{key}.{value}" if value else key
+
+
+def envelope(event: OrderEvent, *, detected_at: datetime) -> dict[str, Any]:
+    """The structured-mode CloudEvent for `event`."""
+    return {
+        "specversion": "1.0",
+        "id": event_id(event),
+        "source": f"order-watcher/{event.source}",
+        "type": event.type,
+        "subject": f"{event.provider}/{event.customer_id}/{event.order_id}",
+        "time": detected_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "datacontenttype": "application/json",
+        "data": event.model_dump(mode="json"),
+    }
+
+
+def encode(event: OrderEvent, *, detected_at: datetime) -> bytes:
+    return orjson.dumps(envelope(event, detected_at=detected_at))
