@@ -14,9 +14,18 @@ import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from watcher.core.errors import ConfigError
 
@@ -27,12 +36,17 @@ _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
 def parse_duration_s(text: str | float) -> float:
     """'90s', '15m', '2h', '1d' or a bare number of seconds, as seconds."""
+    if isinstance(text, bool):
+        raise ValueError("a duration must be a number of seconds or a text such as '2h'")
     if isinstance(text, int | float):
         return float(text)
     match = _DURATION.match(text)
     if match is None:
         raise ValueError(f"{text!r} is not a duration such as '90s', '15m' or '2h'")
     return float(match.group(1)) * _UNIT_S[match.group(2) or "s"]
+
+
+DurationS = Annotated[float, BeforeValidator(parse_duration_s), Field(gt=0)]
 
 
 class _Section(BaseModel):
@@ -110,7 +124,7 @@ class SourceSettings(_Section):
     timeout_s: float = Field(default=30.0, gt=0)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     retry: RetrySettings = Field(default_factory=RetrySettings)
-    stuck: dict[str, str] = Field(default_factory=dict)
+    stuck: dict[str, DurationS] = Field(default_factory=dict)
 
 
 class Settings(_Section):
@@ -120,12 +134,14 @@ class Settings(_Section):
     log_format: Literal["plain", "json"] = "plain"
     sources: list[SourceSettings] = Field(default_factory=list)
 
-    @model_validator(mode="after")
-    def _unique_source_names(self) -> Settings:
-        names = [source.name for source in self.sources]
-        if len(names) != len(set(names)):
-            raise ValueError("source names must be unique")
-        return self
+    @field_validator("sources")
+    @classmethod
+    def _unique_source_names(cls, sources: list[SourceSettings]) -> list[SourceSettings]:
+        names = [source.name for source in sources]
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise ValueError(f"source names must be unique; repeated: {', '.join(repeated)}")
+        return sources
 
 
 def load(path: Path | None, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -168,6 +184,8 @@ def _set_path(node: Any, path: list[str], value: str, name: str) -> None:
             _set_path(node[int(head)], rest, value, name)
         else:
             node[int(head)] = value
+    elif not isinstance(node, dict):
+        raise ConfigError(name, "overrides a setting that has no sub-settings")
     elif rest:
         _set_path(node.setdefault(head, {}), rest, value, name)
     else:

@@ -1,0 +1,294 @@
+"""settings: loading the TOML file, environment overrides, secrets, and every bad input as a
+ConfigError that names the key; parse_duration_s.
+
+Each test passes its own environment mapping, so the process environment never leaks in.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from watcher import settings
+from watcher.core.errors import ConfigError
+
+SECRET = "s3cr3t-Cl13nt-value"
+
+CONFIG = f"""
+[store]
+url = "sqlite:///var/lib/order-watcher.db"
+
+[amqp]
+url = "amqp://watcher:amqp-password@rabbit:5672/"
+exchange = "orders"
+
+[http]
+listen = "0.0.0.0:9108"
+
+[[sources]]
+name = "adobe-prod"
+provider = "adobe_vip"
+base_url = "https://partners.adobe.io"
+customers = ["9876543210", "1234567890"]
+poll_interval_s = 60
+
+[sources.auth]
+token_url = "https://ims-na1.adobelogin.com/ims/token/v3"
+client_id = "cid"
+client_secret = "{SECRET}"
+api_key = "api-key-value"
+
+[sources.stuck]
+pending = "2h"
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "order-watcher.toml"
+    path.write_text(text)
+    return path
+
+
+def load(tmp_path: Path, text: str, environ: dict[str, str] | None = None) -> settings.Settings:
+    return settings.load(write(tmp_path, text), environ or {})
+
+
+def config_error(tmp_path: Path, text: str, environ: dict[str, str] | None = None) -> ConfigError:
+    with pytest.raises(ConfigError) as caught:
+        load(tmp_path, text, environ)
+    return caught.value
+
+
+def test_load_a_file(tmp_path: Path) -> None:
+    loaded = load(tmp_path, CONFIG)
+    assert loaded.store.url == "sqlite:///var/lib/order-watcher.db"
+    assert loaded.amqp.url.get_secret_value() == "amqp://watcher:amqp-password@rabbit:5672/"
+    assert loaded.amqp.exchange == "orders"
+    assert loaded.http.listen == "0.0.0.0:9108"
+    (source,) = loaded.sources
+    assert source.name == "adobe-prod"
+    assert source.provider == "adobe_vip"
+    assert source.base_url == "https://partners.adobe.io"
+    assert source.customers == ["9876543210", "1234567890"]
+    assert source.poll_interval_s == 60.0
+    assert source.auth.client_id == "cid"
+    assert source.auth.client_secret.get_secret_value() == SECRET
+    assert source.auth.api_key is not None
+    assert source.auth.api_key.get_secret_value() == "api-key-value"
+    assert source.stuck == {"pending": 7200.0}
+
+
+def test_defaults_without_a_file() -> None:
+    loaded = settings.load(None, {})
+    assert loaded.store.url == "sqlite:///order-watcher.db"
+    assert loaded.amqp.exchange == "order-watcher"
+    assert loaded.amqp.url.get_secret_value() == "amqp://guest:guest@127.0.0.1:5672/"
+    assert loaded.http.listen == "127.0.0.1:9108"
+    assert loaded.sources == []
+
+
+def test_defaults_of_a_source(tmp_path: Path) -> None:
+    text = CONFIG.replace("poll_interval_s = 60\n", "")
+    (source,) = load(tmp_path, text).sources
+    assert source.poll_interval_s == 120.0
+    assert source.created_on_baseline is False
+    assert source.retry.attempts == 5
+
+
+def test_the_environment_overrides_the_file(tmp_path: Path) -> None:
+    loaded = load(
+        tmp_path,
+        CONFIG,
+        {
+            "WATCHER_AMQP__EXCHANGE": "orders-staging",
+            "WATCHER_SOURCES__0__AUTH__CLIENT_SECRET": "from-the-environment",
+            "WATCHER_SOURCES__0__POLL_INTERVAL_S": "15",
+            "WATCHER_SOURCES__0__CUSTOMERS__1": "5550001111",
+            "WATCHER_CONFIG": "/somewhere/else.toml",
+            "PATH": "/usr/bin",
+        },
+    )
+    assert loaded.amqp.exchange == "orders-staging"
+    assert loaded.sources[0].auth.client_secret.get_secret_value() == "from-the-environment"
+    assert loaded.sources[0].poll_interval_s == 15.0
+    assert loaded.sources[0].customers == ["9876543210", "5550001111"]
+    assert loaded.amqp.url.get_secret_value() == "amqp://watcher:amqp-password@rabbit:5672/"
+
+
+def test_the_environment_fills_sections_the_file_lacks(tmp_path: Path) -> None:
+    loaded = load(
+        tmp_path,
+        '[amqp]\nexchange = "orders"\n',
+        {"WATCHER_STORE__URL": "sqlite:///tmp/x.db", "WATCHER_LOG_FORMAT": "json"},
+    )
+    assert loaded.store.url == "sqlite:///tmp/x.db"
+    assert loaded.log_format == "json"
+    assert loaded.amqp.exchange == "orders"
+
+
+def test_a_secret_from_a_file(tmp_path: Path) -> None:
+    secret_file = tmp_path / "client-secret"
+    secret_file.write_text(f"{SECRET}\n")
+    text = CONFIG.replace(
+        f'client_secret = "{SECRET}"', f'client_secret_file = "{secret_file.as_posix()}"'
+    )
+    loaded = load(tmp_path, text)
+    assert loaded.sources[0].auth.client_secret.get_secret_value() == SECRET
+
+
+def test_an_explicit_secret_wins_over_the_file(tmp_path: Path) -> None:
+    secret_file = tmp_path / "client-secret"
+    secret_file.write_text("from-the-file")
+    text = CONFIG.replace(
+        f'client_secret = "{SECRET}"', f'client_secret_file = "{secret_file.as_posix()}"'
+    )
+    loaded = load(tmp_path, text, {"WATCHER_SOURCES__0__AUTH__CLIENT_SECRET": "from-env"})
+    assert loaded.sources[0].auth.client_secret.get_secret_value() == "from-env"
+
+
+def test_an_unreadable_secret_file_is_a_config_error(tmp_path: Path) -> None:
+    missing = tmp_path / "no-such-secret"
+    text = CONFIG.replace(
+        f'client_secret = "{SECRET}"', f'client_secret_file = "{missing.as_posix()}"'
+    )
+    error = config_error(tmp_path, text)
+    assert error.key.startswith("sources.0.auth")
+    assert "client_secret_file" in str(error)
+
+
+def test_secrets_never_show(tmp_path: Path) -> None:
+    loaded = load(tmp_path, CONFIG)
+    for shown in (repr(loaded), str(loaded), loaded.model_dump_json()):
+        assert SECRET not in shown
+        assert "api-key-value" not in shown
+        assert "amqp-password" not in shown
+    assert "**********" in repr(loaded)
+
+
+BAD_VALUES: list[tuple[str, str, str, str]] = [
+    (
+        "poll interval zero",
+        "poll_interval_s = 60",
+        "poll_interval_s = 0",
+        "sources.0.poll_interval_s",
+    ),
+    (
+        "poll interval not a number",
+        "poll_interval_s = 60",
+        'poll_interval_s = "often"',
+        "sources.0.poll_interval_s",
+    ),
+    ("unknown provider", 'provider = "adobe_vip"', 'provider = "zuora"', "sources.0.provider"),
+    ("unknown key", 'exchange = "orders"', 'exhange = "orders"', "amqp.exhange"),
+    (
+        "no customers",
+        'customers = ["9876543210", "1234567890"]',
+        "customers = []",
+        "sources.0.customers",
+    ),
+    (
+        "base url without a scheme",
+        'base_url = "https://partners.adobe.io"',
+        'base_url = "partners.adobe.io"',
+        "sources.0.base_url",
+    ),
+    ("bad source name", 'name = "adobe-prod"', 'name = "adobe prod"', "sources.0.name"),
+    ("unknown top-level key", "[store]", "[storage]", "storage"),
+    (
+        "unknown auth key",
+        'client_id = "cid"',
+        'clientid = "cid"',
+        "sources.0.auth.clientid",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "key"), [case[1:] for case in BAD_VALUES], ids=[case[0] for case in BAD_VALUES]
+)
+def test_a_bad_value_names_its_key(tmp_path: Path, old: str, new: str, key: str) -> None:
+    assert old in CONFIG
+    error = config_error(tmp_path, CONFIG.replace(old, new, 1))
+    assert error.key == key
+    assert error.problem
+    assert str(error).startswith(f"{key}: ")
+
+
+def test_a_bad_value_from_the_environment_names_its_key(tmp_path: Path) -> None:
+    error = config_error(tmp_path, CONFIG, {"WATCHER_SOURCES__0__POLL_INTERVAL_S": "soon"})
+    assert error.key == "sources.0.poll_interval_s"
+
+
+def test_an_override_of_a_missing_list_item_names_the_variable(tmp_path: Path) -> None:
+    error = config_error(tmp_path, CONFIG, {"WATCHER_SOURCES__1__NAME": "adobe-test"})
+    assert error.key == "WATCHER_SOURCES__1__NAME"
+
+
+def test_an_override_below_a_scalar_names_the_variable(tmp_path: Path) -> None:
+    error = config_error(tmp_path, CONFIG, {"WATCHER_SOURCES__0__NAME__FIRST": "adobe"})
+    assert error.key == "WATCHER_SOURCES__0__NAME__FIRST"
+
+
+def test_bad_config_errors_do_not_show_secrets(tmp_path: Path) -> None:
+    error = config_error(tmp_path, CONFIG.replace("poll_interval_s = 60", "poll_interval_s = 0"))
+    assert SECRET not in str(error)
+
+
+def test_invalid_toml(tmp_path: Path) -> None:
+    path = write(tmp_path, "[amqp\nexchange = 1\n")
+    with pytest.raises(ConfigError) as caught:
+        settings.load(path, {})
+    assert caught.value.key == str(path)
+    assert "not valid TOML" in caught.value.problem
+
+
+def test_a_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "absent.toml"
+    with pytest.raises(ConfigError) as caught:
+        settings.load(path, {})
+    assert caught.value.key == str(path)
+    assert "cannot read" in caught.value.problem
+
+
+DUPLICATE = CONFIG + CONFIG[CONFIG.index("[[sources]]") :]
+
+
+def test_duplicate_source_names(tmp_path: Path) -> None:
+    error = config_error(tmp_path, DUPLICATE)
+    assert "unique" in error.problem
+
+
+def test_duplicate_source_names_name_the_sources_key(tmp_path: Path) -> None:
+    assert config_error(tmp_path, DUPLICATE).key == "sources"
+
+
+def test_a_stuck_threshold_must_be_a_duration(tmp_path: Path) -> None:
+    error = config_error(tmp_path, CONFIG.replace('pending = "2h"', 'pending = "soon"'))
+    assert error.key == "sources.0.stuck.pending"
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("90s", 90.0),
+        ("15m", 900.0),
+        ("2h", 7200.0),
+        ("1d", 86400.0),
+        ("250ms", 0.25),
+        ("1.5h", 5400.0),
+        ("30", 30.0),
+        (" 2 h ", 7200.0),
+        ("0s", 0.0),
+        (45, 45.0),
+        (2.5, 2.5),
+    ],
+)
+def test_parse_duration_s(text: str | float, seconds: float) -> None:
+    assert settings.parse_duration_s(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "soon", "2 hours", "-5s", "h", "1.5.h", "2w", "1h30m"])
+def test_parse_duration_s_rejects(text: str) -> None:
+    with pytest.raises(ValueError, match="is not a duration"):
+        settings.parse_duration_s(text)
