@@ -127,9 +127,9 @@ EVENT_TYPES: tuple[type[OrderEvent], ...] = (
 
 
 def event_id(event: OrderEvent) -> str:
-    name = "\x1f".join(
-        (event.source, event.order_id, str(event.sequence), event.type, event.affected_line() or "")
-    )
+    line = event.affected_line()
+    scope = "order" if line is None else f"line:{line}"
+    name = "\x1f".join((event.source, event.order_id, str(event.sequence), event.type, scope))
     return str(uuid.uuid5(_ID_NAMESPACE, name))
 
 

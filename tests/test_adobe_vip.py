@@ -1,0 +1,861 @@
+"""The Adobe VIP Marketplace adapter and the shared HTTP handling it sits on.
+
+Pure parts as literal tables: status and provisioning mapping, page parsing, start-date,
+Retry-After parsing, backoff bounds, the retry loop and status translation. Then the adapter
+against the vendor simulator over real sockets on 127.0.0.1: paging, headers, tokens,
+throttling, faults, and errors that name the customer but never a secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, cast
+
+import aiohttp
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from pydantic import SecretStr
+
+from tests.plugins.simulator import (
+    SIM_CUSTOMERS,
+    SIM_NOW,
+    SIM_ORDERS_PER_CUSTOMER,
+    ManualClock,
+    SimAdmin,
+)
+from watcher.core.errors import (
+    ConfigError,
+    MalformedReplyError,
+    PermanentProviderError,
+    ProviderError,
+    TransientProviderError,
+)
+from watcher.core.models import OrderStatus, Provisioning
+from watcher.providers import adobe_vip, http
+from watcher.settings import AuthSettings, RetrySettings, SourceSettings
+from watcher.simulator import CLIENT_ID, CLIENT_SECRET, Simulator
+from watcher.simulator.adobe_vip import TOKEN_PATH
+
+NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
+
+
+class RecordingSleep:
+    """An injected sleep that records the delays it was asked for and returns at once."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+
+
+class CeilingRandom(random.Random):
+    """uniform(a, b) is always b: the longest delay full jitter could pick."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+# --- status mapping -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("1000", OrderStatus.COMPLETED),
+        ("1002", OrderStatus.PENDING),
+        ("1004", OrderStatus.FAILED),
+        ("1008", OrderStatus.CANCELLED),
+        ("1020", OrderStatus.FAILED),
+        ("1022", OrderStatus.FAILED),
+        ("1024", OrderStatus.FAILED),
+        ("1026", OrderStatus.FAILED),
+        ("1009", OrderStatus.UNKNOWN),
+        ("", OrderStatus.UNKNOWN),
+        ("completed", OrderStatus.UNKNOWN),
+    ],
+)
+def test_status_mapping(raw: str, expected: OrderStatus) -> None:
+    assert adobe_vip.status(raw) is expected
+
+
+@pytest.mark.parametrize(
+    ("status_raw", "subscription_id", "expected"),
+    [
+        ("1000", "86756309", Provisioning.PROVISIONED),
+        ("1002", "", Provisioning.PENDING),
+        ("1000", "", Provisioning.PENDING),
+        ("1008", "86756309", Provisioning.CANCELLED),
+        ("1004", "", Provisioning.FAILED),
+        ("1026", "86756309", Provisioning.FAILED),
+        ("9999", "86756309", Provisioning.PROVISIONED),
+    ],
+)
+def test_provisioning_mapping(
+    status_raw: str, subscription_id: str, expected: Provisioning
+) -> None:
+    assert adobe_vip.provisioning(status_raw, subscription_id) is expected
+
+
+# --- page parsing ---------------------------------------------------------------------
+
+
+def vendor_order(order_id: str, **fields: Any) -> dict[str, Any]:
+    order: dict[str, Any] = {
+        "externalReferenceId": "759",
+        "orderId": order_id,
+        "customerId": "9876543210",
+        "orderType": "NEW",
+        "referenceOrderId": "",
+        "currencyCode": "USD",
+        "creationDate": "2019-05-02T22:49:54Z",
+        "status": "1000",
+        "source": "Bridge",
+        "lineItems": [
+            {
+                "extLineItemNumber": 4,
+                "offerId": "80004567EA01A12",
+                "quantity": 1,
+                "subscriptionId": "86756309",
+                "status": "1000",
+                "currencyCode": "USD",
+                "deploymentId": "12345",
+                "promotions": [{"code": "SUMMER_SALE_123", "result": "SUCCESS"}],
+            }
+        ],
+        "links": {"self": {"uri": f"/v3/customers/9876543210/orders/{order_id}"}},
+    }
+    return order | fields
+
+
+def listing(*orders: dict[str, Any], next_uri: str | None = None) -> dict[str, Any]:
+    links: dict[str, Any] = {"self": {"uri": "/v3/customers/9876543210/orders", "headers": []}}
+    if next_uri is not None:
+        links["next"] = {"uri": next_uri, "method": "GET", "headers": []}
+    return {
+        "totalCount": len(orders),
+        "count": len(orders),
+        "offset": 0,
+        "limit": 25,
+        "items": list(orders),
+        "links": links,
+    }
+
+
+def parse(document: Any) -> adobe_vip.Page:
+    return adobe_vip.parse_page(
+        document, source="adobe-test", customer_id="9876543210", what="test"
+    )
+
+
+def test_parse_page_maps_the_documented_sample() -> None:
+    page = parse(
+        listing(vendor_order("0123456789"), next_uri="/v3/customers/9876543210/orders?offset=3")
+    )
+
+    [order] = page.orders
+    assert page.next_uri == "/v3/customers/9876543210/orders?offset=3"
+    assert (order.provider, order.source, order.customer_id) == (
+        "adobe_vip",
+        "adobe-test",
+        "9876543210",
+    )
+    assert (order.order_id, order.status, order.status_raw) == (
+        "0123456789",
+        OrderStatus.COMPLETED,
+        "1000",
+    )
+    assert order.created_at == datetime(2019, 5, 2, 22, 49, 54, tzinfo=UTC)
+    assert order.reference == "759"
+    [line] = order.line_items
+    assert (line.key, line.offer, line.quantity) == ("4", "80004567EA01A12", 1)
+    assert (line.status, line.status_raw) == (OrderStatus.COMPLETED, "1000")
+    assert (line.subscription_id, line.provisioning, line.provisioning_raw) == (
+        "86756309",
+        Provisioning.PROVISIONED,
+        "86756309",
+    )
+
+
+def test_parse_page_pending_line_blank_reference_and_no_next() -> None:
+    pending_line = {
+        "extLineItemNumber": 1,
+        "offerId": "65304578CA01A12",
+        "quantity": 5,
+        "subscriptionId": "",
+        "status": "1002",
+    }
+    document = listing(
+        vendor_order("5120008001", status="1002", externalReferenceId="", lineItems=[pending_line])
+    )
+
+    page = parse(document)
+
+    [order] = page.orders
+    assert page.next_uri is None
+    assert (order.status, order.reference) == (OrderStatus.PENDING, None)
+    [line] = order.line_items
+    assert (line.key, line.subscription_id, line.provisioning, line.provisioning_raw) == (
+        "1",
+        None,
+        Provisioning.PENDING,
+        "",
+    )
+
+
+def test_parse_page_keeps_unknown_status_raw_and_skips_previews() -> None:
+    document = listing(
+        vendor_order("1", status="1009"),
+        vendor_order("2", orderType="PREVIEW"),
+        vendor_order("3", orderType="PREVIEW_RENEWAL"),
+        vendor_order("4", orderType="RENEWAL"),
+    )
+
+    orders = parse(document).orders
+
+    assert [(order.order_id, order.status, order.status_raw) for order in orders] == [
+        ("1", OrderStatus.UNKNOWN, "1009"),
+        ("4", OrderStatus.COMPLETED, "1000"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("document", "mentions"),
+    [
+        ({"totalCount": 0, "links": {}}, "items"),
+        (listing({"status": "1000"}), "items.0.orderId"),
+        (
+            listing(vendor_order("1", lineItems=[{"extLineItemNumber": 1}])),
+            "items.0.lineItems.0.offerId",
+        ),
+        ([], "(document)"),
+    ],
+)
+def test_parse_page_rejects_wrong_shapes(document: Any, mentions: str) -> None:
+    with pytest.raises(MalformedReplyError, match="unexpected reply shape") as caught:
+        parse(document)
+    assert mentions in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("since", "expected"),
+    [
+        (None, "2000-01-01T00:00:00Z"),
+        (datetime(2026, 11, 20, 10, 30, 5, 123456, tzinfo=UTC), "2026-11-20T10:30:05Z"),
+        (
+            datetime(2026, 11, 20, 12, 0, tzinfo=timezone(timedelta(hours=2))),
+            "2026-11-20T10:00:00Z",
+        ),
+        (datetime(2026, 11, 20, 12, 0), "2026-11-20T12:00:00Z"),
+    ],
+)
+def test_start_date(since: datetime | None, expected: str) -> None:
+    assert adobe_vip.start_date(since) == expected
+
+
+# --- Retry-After, backoff and the retry loop -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("5", 5.0),
+        ("0", 0.0),
+        (" 120 ", 120.0),
+        ("1.5", 1.5),
+        ("-1", None),
+        ("nan", None),
+        ("", None),
+        (None, None),
+        ("soon", None),
+        ("Tue, 24 Nov 2026 12:00:30 GMT", 30.0),
+        ("Tue, 24 Nov 2026 11:59:00 GMT", 0.0),
+    ],
+)
+def test_parse_retry_after(value: str | None, expected: float | None) -> None:
+    assert http.parse_retry_after(value, now=NOW) == expected
+
+
+@given(
+    attempt=st.integers(min_value=1, max_value=30),
+    seed=st.integers(min_value=0, max_value=2**32),
+    base=st.floats(min_value=0.001, max_value=5.0),
+    maximum=st.floats(min_value=0.001, max_value=60.0),
+)
+def test_backoff_stays_within_full_jitter_bounds(
+    attempt: int, seed: int, base: float, maximum: float
+) -> None:
+    retry = RetrySettings(attempts=5, base_delay_s=base, max_delay_s=maximum)
+    delay = http.backoff_s(attempt, retry=retry, rng=random.Random(seed))
+    assert 0.0 <= delay <= min(maximum, base * 2 ** (attempt - 1))
+
+
+def test_backoff_ceiling_doubles_then_caps() -> None:
+    retry = RetrySettings(attempts=10, base_delay_s=0.5, max_delay_s=3.0)
+    ceilings = [http.backoff_s(n, retry=retry, rng=CeilingRandom()) for n in range(1, 6)]
+    assert ceilings == [0.5, 1.0, 2.0, 3.0, 3.0]
+
+
+@pytest.mark.parametrize(
+    ("retry_after_s", "attempt", "expected"),
+    [
+        (None, 1, 0.5),
+        (4.0, 1, 4.0),
+        (0.1, 2, 1.0),
+        (31.0, 1, None),
+        (None, 3, None),
+    ],
+)
+def test_next_delay_honours_retry_after_and_the_attempt_budget(
+    retry_after_s: float | None, attempt: int, expected: float | None
+) -> None:
+    retry = RetrySettings(attempts=3, base_delay_s=0.5, max_delay_s=30.0)
+    error = TransientProviderError("throttled", retry_after_s=retry_after_s)
+    assert http.next_delay_s(error, attempt=attempt, retry=retry, rng=CeilingRandom()) == expected
+
+
+async def test_with_retries_retries_transient_failures_then_succeeds() -> None:
+    outcomes: list[Exception | str] = [
+        TransientProviderError("busy", retry_after_s=2.0),
+        MalformedReplyError("garbled"),
+        "ok",
+    ]
+    sleep = RecordingSleep()
+
+    async def call() -> str:
+        outcome = outcomes.pop(0)
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    retry = RetrySettings(attempts=3, base_delay_s=0.5, max_delay_s=30.0)
+    assert await http.with_retries(call, retry=retry, sleep=sleep, rng=CeilingRandom()) == "ok"
+    assert sleep.delays == [2.0, 1.0]
+
+
+async def test_with_retries_gives_up_after_the_last_attempt() -> None:
+    calls = 0
+    sleep = RecordingSleep()
+
+    async def call() -> None:
+        nonlocal calls
+        calls += 1
+        raise TransientProviderError(f"attempt {calls}")
+
+    retry = RetrySettings(attempts=4, base_delay_s=0.5, max_delay_s=30.0)
+    with pytest.raises(TransientProviderError, match="attempt 4"):
+        await http.with_retries(call, retry=retry, sleep=sleep, rng=random.Random(1))
+    assert calls == 4
+    assert len(sleep.delays) == 3
+
+
+@pytest.mark.parametrize("error", [PermanentProviderError("gone"), asyncio.CancelledError()])
+async def test_with_retries_does_not_retry_permanent_errors_or_cancellation(
+    error: BaseException,
+) -> None:
+    calls = 0
+
+    async def call() -> None:
+        nonlocal calls
+        calls += 1
+        raise error
+
+    with pytest.raises(type(error)):
+        await http.with_retries(
+            call, retry=RetrySettings(), sleep=RecordingSleep(), rng=random.Random(1)
+        )
+    assert calls == 1
+
+
+# --- status translation -------------------------------------------------------------
+
+
+def reply(status: int, body: bytes = b"", **headers: str) -> http.Reply:
+    return http.Reply(
+        status=status,
+        headers={key.replace("_", "-"): value for key, value in headers.items()},
+        body=body,
+    )
+
+
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (400, PermanentProviderError),
+        (401, http.Unauthorized),
+        (403, PermanentProviderError),
+        (404, PermanentProviderError),
+        (408, TransientProviderError),
+        (429, TransientProviderError),
+        (500, TransientProviderError),
+        (503, TransientProviderError),
+    ],
+)
+def test_raise_for_status_classifies(status: int, kind: type[ProviderError]) -> None:
+    with pytest.raises(kind, match=f"^what: HTTP {status}"):
+        http.raise_for_status(reply(status), what="what")
+
+
+def test_raise_for_status_accepts_2xx() -> None:
+    http.raise_for_status(reply(200), what="what")
+    http.raise_for_status(reply(204), what="what")
+
+
+def test_throttled_reply_carries_retry_after() -> None:
+    throttled = reply(429, b'{"code": "4118", "message": "Too many requests"}', Retry_After="7")
+    with pytest.raises(TransientProviderError) as caught:
+        http.raise_for_status(throttled, what="what")
+    assert caught.value.retry_after_s == 7.0
+    assert str(caught.value) == "what: HTTP 429 (code 4118: Too many requests)"
+
+
+def test_retry_after_date_is_read_against_the_vendors_clock() -> None:
+    busy = reply(
+        503, Retry_After="Tue, 24 Nov 2026 12:01:00 GMT", Date="Tue, 24 Nov 2026 12:00:00 GMT"
+    )
+    with pytest.raises(TransientProviderError) as caught:
+        http.raise_for_status(busy, what="what")
+    assert caught.value.retry_after_s == 60.0
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        (
+            b'{"code": "1116", "message": "Invalid Customer", "additionalDetails": []}',
+            " (code 1116: Invalid Customer)",
+        ),
+        (
+            b'{"error": "invalid_client", "error_description": "bad secret"}',
+            " (code invalid_client: bad secret)",
+        ),
+        (
+            b'{"errors": [{"status": 404, "title": "Not Found", "detail": "No order"}]}',
+            " (No order)",
+        ),
+        (
+            b'{"success": false, "reasons": [{"code": 5300, "message": "Throttled"}]}',
+            " (code 5300: Throttled)",
+        ),
+        (b"<html>Bad gateway</html>", ""),
+        (b"[1, 2]", ""),
+        (b"", ""),
+    ],
+)
+def test_vendor_error_text(body: bytes, expected: str) -> None:
+    assert http.vendor_error_text(body) == expected
+
+
+def test_vendor_error_text_scrubs_secrets() -> None:
+    body = b'{"code": "4116", "message": "token tok-123 expired, secret s3cret"}'
+    text = http.vendor_error_text(body, secrets=("tok-123", "s3cret", ""))
+    assert "tok-123" not in text
+    assert "s3cret" not in text
+
+
+def test_decode_json_rejects_broken_json() -> None:
+    with pytest.raises(MalformedReplyError, match=r"^what: the reply is not valid JSON"):
+        http.decode_json(reply(200, b'{"items": [{"orderId": '), what="what")
+
+
+def test_a_source_without_token_url_is_a_config_error() -> None:
+    source = SourceSettings(
+        name="adobe-test", provider="adobe_vip", base_url="http://127.0.0.1:1", customers=["1"]
+    )
+    with pytest.raises(ConfigError, match="token_url"):
+        adobe_vip.AdobeVip(source, cast(aiohttp.ClientSession, None))
+
+
+# --- against the simulator over real sockets -------------------------------------------
+
+CUSTOMER = SIM_CUSTOMERS[0]
+PAGED_CUSTOMER = "2000000001"
+
+
+class FakeMonotonic:
+    """An injected monotonic clock that moves only on `advance`."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+def make_adapter(
+    sim: Simulator,
+    session: aiohttp.ClientSession,
+    *,
+    sleep: http.Sleep | None = None,
+    clock: FakeMonotonic | None = None,
+    secret: str = CLIENT_SECRET,
+    api_key: str | None = None,
+    page_size: int = 3,
+    attempts: int = 3,
+    timeout_s: float = 5.0,
+) -> adobe_vip.AdobeVip:
+    auth = AuthSettings(
+        token_url=sim.token_url,
+        client_id=CLIENT_ID,
+        client_secret=SecretStr(secret),
+        api_key=SecretStr(api_key) if api_key is not None else None,
+    )
+    source = SourceSettings(
+        name="adobe-test",
+        provider="adobe_vip",
+        base_url=sim.base_url,
+        customers=[CUSTOMER],
+        page_size=page_size,
+        timeout_s=timeout_s,
+        auth=auth,
+        retry=RetrySettings(attempts=attempts, base_delay_s=0.01, max_delay_s=30.0),
+    )
+    return adobe_vip.AdobeVip(
+        source,
+        session,
+        sleep=sleep or RecordingSleep(),
+        rng=random.Random(3),
+        clock=clock or FakeMonotonic(),
+    )
+
+
+async def seed_paged_customer(admin: SimAdmin, *, orders: int = 7) -> list[str]:
+    """A customer with `orders` orders, one hour apart, newest first; their ids."""
+    await admin.create_customer(PAGED_CUSTOMER)
+    ids = []
+    for hours in range(orders):
+        created = (SIM_NOW - timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        order = await admin.create_order(PAGED_CUSTOMER, {"creationDate": created})
+        ids.append(str(order["orderId"]))
+    return ids
+
+
+async def api_calls(admin: SimAdmin) -> list[dict[str, Any]]:
+    return [entry for entry in await admin.requests() if entry["path_qs"].startswith("/v3/")]
+
+
+async def token_calls(admin: SimAdmin) -> int:
+    entries = await admin.requests()
+    return sum(entry["method"] == "POST" and entry["path_qs"] == TOKEN_PATH for entry in entries)
+
+
+def error_texts(error: BaseException) -> str:
+    """str and repr of an error and of every error chained to it."""
+    texts = []
+    current: BaseException | None = error
+    while current is not None:
+        texts += [str(current), repr(current)]
+        current = current.__cause__ or current.__context__
+    return "\n".join(texts)
+
+
+async def test_pages_through_every_order(
+    adobe_sim: Simulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
+) -> None:
+    ids = await seed_paged_customer(sim_admin)
+    adapter = make_adapter(adobe_sim, session, page_size=3)
+
+    orders = await adapter.fetch_orders(PAGED_CUSTOMER, since=None)
+
+    assert [order.order_id for order in orders] == ids
+    assert {order.customer_id for order in orders} == {PAGED_CUSTOMER}
+    calls = await api_calls(sim_admin)
+    assert [call["status"] for call in calls] == [200, 200, 200]
+    for call, offset in zip(calls, (0, 3, 6), strict=True):
+        assert f"offset={offset}" in call["path_qs"]
+        assert "limit=3" in call["path_qs"]
+        assert "start-date=2000-01-01" in call["path_qs"]
+
+
+async def test_maps_the_simulators_orders(
+    adobe_sim: Simulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
+) -> None:
+    await sim_admin.create_customer(PAGED_CUSTOMER)
+    line = {
+        "extLineItemNumber": 7,
+        "offerId": "65304578CA01A12",
+        "quantity": 5,
+        "status": "1002",
+        "subscriptionId": "",
+    }
+    created = await sim_admin.create_order(PAGED_CUSTOMER, {"status": "1002", "lineItems": [line]})
+    await sim_admin.create_order(PAGED_CUSTOMER, {"orderType": "PREVIEW"})
+    adapter = make_adapter(adobe_sim, session)
+
+    [order] = await adapter.fetch_orders(PAGED_CUSTOMER, since=None)
+
+    assert (order.order_id, order.status, order.status_raw) == (
+        created["orderId"],
+        OrderStatus.PENDING,
+        "1002",
+    )
+    assert order.created_at == SIM_NOW
+    [item] = order.line_items
+    assert (item.key, item.quantity, item.subscription_id, item.provisioning) == (
+        "7",
+        5,
+        None,
+        Provisioning.PENDING,
+    )
+
+
+async def test_full_relist_reaches_orders_older_than_the_default_window(
+    adobe_sim: Simulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
+) -> None:
+    old = await sim_admin.create_order(CUSTOMER, {"creationDate": "2024-01-15T00:00:00Z"})
+    adapter = make_adapter(adobe_sim, session)
+
+    full = await adapter.fetch_orders(CUSTOMER, since=None)
+    recent = await adapter.fetch_orders(CUSTOMER, since=SIM_NOW - timedelta(days=30))
+
+    assert old["orderId"] in {order.order_id for order in full}
+    assert old["orderId"] not in {order.order_id for order in recent}
+    assert len(full) == len(recent) + 1
+
+
+async def test_every_call_has_fresh_ids_and_sees_fresh_data(
+    adobe_sim: Simulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
+) -> None:
+    adapter = make_adapter(adobe_sim, session, page_size=2)
+
+    before = {order.order_id: order for order in await adapter.fetch_orders(CUSTOMER, since=None)}
+    await sim_admin.patch_order(CUSTOMER, "5120000001", {"status": "1000"})
+    after = {order.order_id: order for order in await adapter.fetch_orders(CUSTOMER, since=None)}
+
+    assert (before["5120000001"].status, after["5120000001"].status) == (
+        OrderStatus.PENDING,
+        OrderStatus.COMPLETED,
+    )
+    calls = await api_calls(sim_admin)
+    assert len(calls) == 6
+    assert all(call["status"] == 200 for call in calls)
+    headers = [call["headers"] for call in calls]
+    assert len({h["X-Request-Id"] for h in headers}) == 6
+    assert len({h["X-Correlation-Id"] for h in headers}) == 6
+    assert all(h["Authorization-present"] and h["X-Api-Key-present"] for h in headers)
+
+
+async def test_refreshes_a_revoked_token_once_and_carries_on(
+    adobe_sim: Simulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
+) -> None:
+    adapter = make_adapter(adobe_sim, session, page_size=10)
+    await adapter.fetch_orders(CUSTOMER, since=None)
+    await sim_admin.revoke_tokens()
+
+    orders = await adapter.fetch_orders(CUSTOMER, since=None)
+
+    assert len(orders) == SIM_ORDERS_PER_CUSTOMER
+    assert await token_calls(sim_admin) == 2
+    assert [call["status"] for call in await api_calls(sim_admin)] == [200, 401, 200]
+
+
+async def test_a_token_refused_even_after_a_refresh_is_permanent(
+    adobe_sim: Simulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
+) -> None:
+    await sim_admin.fault(kind="status", status=401, count=-1)
+    sleep = RecordingSleep()
+    adapter = make_adapter(adobe_sim, session, sleep=sleep)
+
+    with pytest.raises(
+        PermanentProviderError, match="refused again after a token refresh"
+    ) as caught:
+        await adapter.fetch_orders(CUSTOMER, since=None)
+
+    assert CUSTOMER in str(caught.value)
+    assert await token_calls(sim_admin) == 2
+    assert sleep.delays == []
+
+
+async def test_refreshes_the_token_before_it_expires(
+    adobe_sim: Simulator,
+    sim_admin: SimAdmin,
+    sim_clock: ManualClock,
+    session: aiohttp.ClientSession,
+) -> None:
+    clock = FakeMonotonic()
+    adapter = make_adapter(adobe_sim, session, clock=clock, page_size=10)
+    await adapter.fetch_orders(CUSTOMER, since=None)
+    clock.advance(3600)
+    await adapter.fetch_orders(CUSTOMER, since=None)
+    assert await token_calls(sim_admin) == 1
+
+    # Inside the last 180 s of the token's 86399 s: refreshed before the vendor refuses it.
+    clock.advance(86300 - 3600)
+    sim_clock.advance(86300)
+    await adapter.fetch_orders(CUSTOMER, since=None)
+
+    assert await token_calls(sim_admin) == 2
+    assert [call["status"] for call in await api_calls(sim_admin)] == [200, 200, 200]
+
+
+async def test_concurrent_fetches_share_one_token_request(
+    adobe_sim: Simulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
+) -> None:
+    adapter = make_adapter(adobe_sim, session)
+
+    results = await asyncio.gather(
+        *(adapter.fetch_orders(customer, since=None) for customer in SIM_CUSTOMERS * 3)
+    )
+
+    assert [len(orders) for orders in results] == [SIM_ORDERS_PER_CUSTOMER] * 6
+    assert await token_calls(sim_admin) == 1
+
+
+async def test_waits_at_least_retry_after_on_429(
+    adobe_sim: Simulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
+) -> None:
+    await sim_admin.fault(kind="status", status=429, retry_after_s=3)
+    sleep = RecordingSleep()
+    adapter = make_adapter(adobe_sim, session, sleep=sleep, page_size=10)
+
+    orders = await adapter.fetch_orders(CUSTOMER, since=None)
+
+    assert len(orders) == SIM_ORDERS_PER_CUSTOMER
+    assert len(sleep.delays) == 1
+    assert sleep.delays[0] >= 3.0
+    assert [call["status"] for call in await api_calls(sim_admin)] == [429, 200]
+
+
+async def test_retries_a_500_then_succeeds(
+    adobe_sim: Simulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
+) -> None:
+    await sim_admin.fault(kind="status", status=500)
+    sleep = RecordingSleep()
+    adapter = make_adapter(adobe_sim, session, sleep=sleep, page_size=10)
+
+    orders = await adapter.fetch_orders(CUSTOMER, since=None)
+
+    assert len(orders) == SIM_ORDERS_PER_CUSTOMER
+    assert len(sleep.delays) == 1
+    assert [call["status"] for call in await api_calls(sim_admin)] == [500, 200]
+
+
+async def test_a_slow_reply_times_out_and_is_retried(
+    adobe_sim: Simulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
+) -> None:
+    await sim_admin.fault(kind="slow", delay_s=5.0)
+    sleep = RecordingSleep()
+    adapter = make_adapter(adobe_sim, session, sleep=sleep, page_size=10, timeout_s=0.2)
+
+    orders = await adapter.fetch_orders(CUSTOMER, since=None)
+
+    assert len(orders) == SIM_ORDERS_PER_CUSTOMER
+    assert len(sleep.delays) == 1
+
+
+async def test_a_page_failing_midway_fails_the_whole_fetch(
+    adobe_sim: Simulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
+) -> None:
+    await seed_paged_customer(sim_admin)
+    await sim_admin.fault(kind="status", status=500, count=-1, path_contains="offset=3")
+    adapter = make_adapter(adobe_sim, session, page_size=3, attempts=3)
+
+    with pytest.raises(
+        TransientProviderError, match=r"HTTP 500 \(code 1124: Internal Server Error\)"
+    ) as caught:
+        await adapter.fetch_orders(PAGED_CUSTOMER, since=None)
+
+    assert f"customer {PAGED_CUSTOMER}" in str(caught.value)
+    assert "offset=3" in str(caught.value)
+    calls = await api_calls(sim_admin)
+    assert [call["status"] for call in calls] == [200, 500, 500, 500]
+    assert not any("offset=6" in call["path_qs"] for call in calls)
+
+
+@pytest.mark.parametrize(
+    ("kind", "message"),
+    [
+        ("malformed", "the reply is not valid JSON"),
+        ("truncated", "unexpected reply shape: items: Field required"),
+    ],
+)
+async def test_unreadable_replies_raise_malformed_reply(
+    adobe_sim: Simulator,
+    sim_admin: SimAdmin,
+    session: aiohttp.ClientSession,
+    kind: str,
+    message: str,
+) -> None:
+    await sim_admin.fault(kind=kind, count=-1)
+    sleep = RecordingSleep()
+    adapter = make_adapter(adobe_sim, session, sleep=sleep, attempts=2)
+
+    with pytest.raises(MalformedReplyError, match=message) as caught:
+        await adapter.fetch_orders(CUSTOMER, since=None)
+
+    assert f"customer {CUSTOMER}" in str(caught.value)
+    assert len(sleep.delays) == 1
+
+
+async def test_one_malformed_reply_is_retried(
+    adobe_sim: Simulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
+) -> None:
+    await sim_admin.fault(kind="malformed")
+    adapter = make_adapter(adobe_sim, session, page_size=10)
+
+    assert len(await adapter.fetch_orders(CUSTOMER, since=None)) == SIM_ORDERS_PER_CUSTOMER
+
+
+async def test_an_unknown_customer_is_permanent_and_named(
+    adobe_sim: Simulator, session: aiohttp.ClientSession
+) -> None:
+    sleep = RecordingSleep()
+    adapter = make_adapter(adobe_sim, session, sleep=sleep)
+
+    with pytest.raises(
+        PermanentProviderError, match=r"HTTP 404 \(code 1116: Invalid Customer\)"
+    ) as caught:
+        await adapter.fetch_orders("9999999999", since=None)
+
+    assert "customer 9999999999" in str(caught.value)
+    assert sleep.delays == []
+    assert CLIENT_SECRET not in error_texts(caught.value)
+
+
+async def test_a_wrong_api_key_is_permanent_and_never_quoted(
+    adobe_sim: Simulator, session: aiohttp.ClientSession
+) -> None:
+    adapter = make_adapter(adobe_sim, session, api_key="not-the-api-key")
+
+    with pytest.raises(PermanentProviderError, match=r"HTTP 403 \(code 4115") as caught:
+        await adapter.fetch_orders(CUSTOMER, since=None)
+
+    assert f"customer {CUSTOMER}" in str(caught.value)
+    assert "not-the-api-key" not in error_texts(caught.value)
+
+
+async def test_a_forbidden_reply_is_permanent(
+    adobe_sim: Simulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
+) -> None:
+    await sim_admin.fault(kind="status", status=403)
+    adapter = make_adapter(adobe_sim, session)
+
+    with pytest.raises(PermanentProviderError, match=f"customer {CUSTOMER}.*HTTP 403"):
+        await adapter.fetch_orders(CUSTOMER, since=None)
+
+
+async def test_a_bad_client_secret_is_permanent_and_never_quoted(
+    adobe_sim: Simulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
+) -> None:
+    sleep = RecordingSleep()
+    adapter = make_adapter(adobe_sim, session, sleep=sleep, secret="wrong-secret-0xdeadbeef")
+
+    with pytest.raises(PermanentProviderError, match="invalid_client") as caught:
+        await adapter.fetch_orders(CUSTOMER, since=None)
+
+    assert "wrong-secret-0xdeadbeef" not in error_texts(caught.value)
+    assert sleep.delays == []
+    assert await api_calls(sim_admin) == []

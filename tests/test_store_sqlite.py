@@ -1,0 +1,204 @@
+"""What only the SQLite store does: its URL forms, file and directory handling, WAL mode,
+the schema version and its migrations, the translation of sqlite3 errors, the `updated_at`
+clock, the outbox's partial index, and pruning after the retention period as events are
+marked published. The shared behaviour is in test_store_contract.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import cast
+
+import pytest
+
+from tests.orders import CUSTOMER_ID, SOURCE, order
+from watcher.core.errors import ConfigError, StoreError
+from watcher.core.ports import OutboxRecord, PollState, Snapshot
+from watcher.store import open_store, opened, sqlite
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+
+
+def query(path: Path, sql: str) -> list[tuple[object, ...]]:
+    """Rows of `sql`, read through a separate plain sqlite3 connection."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return cast(list[tuple[object, ...]], db.execute(sql).fetchall())
+
+
+def event(event_id: str) -> OutboxRecord:
+    return OutboxRecord(
+        event_id=event_id, event_type="order.created", routing_key="k", body=b"{}", created_at=T0
+    )
+
+
+async def test_a_new_file_gets_wal_mode_and_the_current_schema(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "order-watcher.db"
+
+    async with opened(f"sqlite:///{path}"):
+        pass
+
+    assert query(path, "PRAGMA journal_mode") == [("wal",)]
+    assert query(path, "PRAGMA user_version") == [(sqlite.SCHEMA_VERSION,)]
+    tables = query(path, "SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
+    assert {"outbox", "poll_state", "snapshots"} <= {name for (name,) in tables}
+
+
+async def test_reopening_keeps_the_schema_and_the_data(tmp_path: Path) -> None:
+    path = tmp_path / "order-watcher.db"
+    for _ in range(2):
+        store = await sqlite.SqliteStore.open(path)
+        await store.commit_sync(
+            SOURCE, CUSTOMER_ID, snapshots=[], events=[event("e1")], state=PollState(True)
+        )
+        await store.close()
+
+    assert query(path, "SELECT count(*) FROM outbox") == [(1,)]
+    assert query(path, "PRAGMA user_version") == [(sqlite.SCHEMA_VERSION,)]
+
+
+async def test_a_schema_newer_than_the_code_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "order-watcher.db"
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        db.execute(f"PRAGMA user_version = {sqlite.SCHEMA_VERSION + 1}")
+
+    with pytest.raises(StoreError, match="schema version"):
+        await sqlite.SqliteStore.open(path)
+
+
+async def test_a_file_that_is_not_a_database_raises_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "order-watcher.db"
+    path.write_bytes(b"this is not a database, just some text " * 100)
+
+    with pytest.raises(StoreError, match="not a database") as caught:
+        await sqlite.SqliteStore.open(path)
+    assert isinstance(caught.value.__cause__, sqlite3.Error)
+
+
+async def test_a_directory_that_cannot_be_created_raises_store_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+
+    with pytest.raises(StoreError, match="cannot create the directory") as caught:
+        await open_store(f"sqlite:///{blocker}/sub/order-watcher.db")
+    assert str(blocker / "sub") in str(caught.value)
+    assert isinstance(caught.value.__cause__, OSError)
+
+
+async def test_a_relative_url_is_relative_to_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    async with opened("sqlite:///data/order-watcher.db"):
+        pass
+
+    assert (tmp_path / "data" / "order-watcher.db").is_file()
+
+
+async def test_an_in_memory_store_works_without_a_file() -> None:
+    snapshot = Snapshot(order=order(), sequence=1)
+    async with opened("sqlite:///:memory:") as store:
+        await store.commit_sync(
+            SOURCE, CUSTOMER_ID, snapshots=[snapshot], events=[], state=PollState(True)
+        )
+        assert await store.load_snapshots(SOURCE, CUSTOMER_ID, [snapshot.order.order_id]) == {
+            snapshot.order.order_id: snapshot
+        }
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "order-watcher.db",
+        "sqlite://order-watcher.db",
+        "sqlite://host/order-watcher.db",
+        "sqlite:///",
+        "sqlite:///order-watcher.db?mode=ro",
+        "mysql://user:hunter2@db/orders",
+    ],
+)
+async def test_a_bad_url_raises_config_error_naming_store_url(url: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        await open_store(url)
+
+    assert caught.value.key == "store.url"
+    assert "hunter2" not in str(caught.value)
+
+
+async def test_errors_are_translated_with_the_cause_chained(tmp_path: Path) -> None:
+    async with opened(f"sqlite:///{tmp_path / 'db'}") as store:
+        bad = OutboxRecord("e1", "order.created", "k", cast(bytes, "text"), T0)
+        with pytest.raises(StoreError, match="commit the sync") as caught:
+            await store.commit_sync(
+                SOURCE, CUSTOMER_ID, snapshots=[], events=[bad], state=PollState(True)
+            )
+
+    assert isinstance(caught.value.__cause__, sqlite3.Error)
+
+
+async def test_an_unreadable_snapshot_raises_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "order-watcher.db"
+    store = await sqlite.SqliteStore.open(path)
+    snapshot = Snapshot(order=order(), sequence=1)
+    await store.commit_sync(
+        SOURCE, CUSTOMER_ID, snapshots=[snapshot], events=[], state=PollState(True)
+    )
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        db.execute("UPDATE snapshots SET body = x'7b7d'")
+
+    with pytest.raises(StoreError, match=snapshot.order.order_id):
+        await store.load_snapshots(SOURCE, CUSTOMER_ID, [snapshot.order.order_id])
+    await store.close()
+
+
+async def test_snapshots_are_stamped_by_the_clock_in_utc_text(tmp_path: Path) -> None:
+    path = tmp_path / "order-watcher.db"
+    store = await sqlite.SqliteStore.open(path, clock=lambda: T0)
+    await store.commit_sync(
+        SOURCE,
+        CUSTOMER_ID,
+        snapshots=[Snapshot(order=order(), sequence=1)],
+        events=[],
+        state=PollState(True),
+    )
+    await store.close()
+
+    assert query(path, "SELECT updated_at FROM snapshots") == [
+        ("2024-05-01T12:00:00.000000+00:00",)
+    ]
+
+
+async def test_pending_reads_the_partial_index(tmp_path: Path) -> None:
+    path = tmp_path / "order-watcher.db"
+    async with opened(f"sqlite:///{path}"):
+        pass
+
+    plan = query(path, "EXPLAIN QUERY PLAN " + sqlite._SELECT_PENDING.replace("?", "10"))
+
+    assert "outbox_unpublished" in str(plan)
+
+
+async def test_published_events_past_retention_are_pruned_as_events_are_marked(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "order-watcher.db"
+    day = timedelta(days=1)
+    store = await sqlite.SqliteStore.open(path, retention_s=day.total_seconds())
+    await store.commit_sync(
+        SOURCE,
+        CUSTOMER_ID,
+        snapshots=[],
+        events=[event("e1"), event("e2"), event("e3")],
+        state=PollState(True),
+    )
+    await store.mark_published(["e1"], at=T0)
+    await store.mark_published(["e2"], at=T0 + sqlite.PRUNE_INTERVAL / 2)
+    assert query(path, "SELECT count(*) FROM outbox") == [(3,)]
+
+    await store.mark_published(["e3"], at=T0 + day + sqlite.PRUNE_INTERVAL)
+    await store.close()
+
+    assert query(path, "SELECT event_id FROM outbox ORDER BY seq") == [("e3",)]

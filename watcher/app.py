@@ -1,0 +1,173 @@
+"""The composition root: the only module that knows every concrete class.
+
+`serve` wires the store, the vendor adapters, the pollers and the outbox relay, and runs
+them until asked to stop. Shutdown drains: the pollers finish the syncs in hand, the relay
+stops, then whatever is still in the outbox gets one bounded attempt at the broker before
+the store closes. What does not make it stays in the outbox for the next start.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TextIO
+
+import aiohttp
+import orjson
+
+from watcher import store
+from watcher.bus.publisher import Publisher
+from watcher.bus.relay import Relay
+from watcher.core import events
+from watcher.core.errors import BusError, ProviderError, StoreError
+from watcher.core.ports import Provider, Store
+from watcher.poller import CustomerSync, Poller, summary
+from watcher.providers.adobe_vip import AdobeVip
+from watcher.settings import Settings, SourceSettings
+
+log = logging.getLogger(__name__)
+DRAIN_TIMEOUT_S = 10.0
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def build_provider(source: SourceSettings, session: aiohttp.ClientSession) -> Provider:
+    match source.provider:
+        case "adobe_vip":
+            return AdobeVip(source, session)
+
+
+@contextlib.asynccontextmanager
+async def http_session() -> AsyncIterator[aiohttp.ClientSession]:
+    """One connection pool for every vendor call; adapters set their own timeouts."""
+    connector = aiohttp.TCPConnector(limit=100, ttl_dns_cache=300)
+    async with aiohttp.ClientSession(connector=connector, raise_for_status=False) as session:
+        yield session
+
+
+def _pollers(
+    settings: Settings, session: aiohttp.ClientSession, snapshots: Store, relay: Relay
+) -> list[Poller]:
+    return [
+        Poller(
+            source,
+            build_provider(source, session),
+            snapshots,
+            on_sync=lambda _: relay.wake(),
+            clock=utc_now,
+        )
+        for source in settings.sources
+    ]
+
+
+async def serve(settings: Settings, *, stop: asyncio.Event) -> None:
+    """Poll and publish until `stop` is set, then drain and close everything."""
+    async with contextlib.AsyncExitStack() as stack:
+        snapshots = await stack.enter_async_context(store.opened(settings.store.url))
+        session = await stack.enter_async_context(http_session())
+        relay = Relay(snapshots, lambda: Publisher(settings.amqp), settings=settings.amqp)
+        pollers = _pollers(settings, session, snapshots, relay)
+        log.info("watching %d source(s); store %s", len(pollers), _scheme(settings.store.url))
+        relaying = asyncio.create_task(relay.run(), name="relay")
+        try:
+            async with asyncio.TaskGroup() as group:
+                for poller in pollers:
+                    group.create_task(poller.run(), name=f"poll {poller.name}")
+                await stop.wait()
+                log.info("stopping: finishing the syncs in hand")
+                for poller in pollers:
+                    poller.stop()
+        finally:
+            relaying.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await relaying
+        published = await relay.drain(timeout_s=DRAIN_TIMEOUT_S)
+        log.info("stopped; %d event(s) published while draining", published)
+
+
+async def serve_until_signalled(settings: Settings) -> None:
+    """`serve`, stopping cleanly on SIGTERM or SIGINT."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await serve(settings, stop=stop)
+
+
+async def once(settings: Settings, *, out: TextIO) -> list[CustomerSync]:
+    """One sync of every customer of every source; each event printed as a JSON line.
+
+    The events are committed to the outbox like in `run`, so the service publishes them
+    when it next runs; `once` itself never talks to the broker.
+    """
+    results: list[CustomerSync] = []
+    async with store.opened(settings.store.url) as snapshots, http_session() as session:
+        for source in settings.sources:
+            poller = Poller(source, build_provider(source, session), snapshots, clock=utc_now)
+            cycle = await poller.cycle()
+            log.info("once: source %s: %s", source.name, summary(cycle))
+            results.extend(cycle)
+    for result in results:
+        for event in result.events:
+            out.write(orjson.dumps(events.envelope(event, detected_at=utc_now())).decode() + "\n")
+    out.flush()
+    return results
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+async def check(settings: Settings) -> list[Check]:
+    """Reach every dependency once: the store, the broker, and each source's vendor API."""
+    checks = [await _check_store(settings), await _check_broker(settings)]
+    async with http_session() as session:
+        for source in settings.sources:
+            checks.append(await _check_source(source, session))
+    return checks
+
+
+async def _check_store(settings: Settings) -> Check:
+    name = f"store ({_scheme(settings.store.url)})"
+    try:
+        async with store.opened(settings.store.url) as snapshots:
+            stats = await snapshots.stats()
+    except StoreError as exc:
+        return Check(name, False, str(exc))
+    return Check(name, True, f"open; {stats.backlog} event(s) waiting in the outbox")
+
+
+async def _check_broker(settings: Settings) -> Check:
+    name = f"broker (exchange {settings.amqp.exchange})"
+    try:
+        async with Publisher(settings.amqp):
+            pass
+    except BusError as exc:
+        return Check(name, False, str(exc))
+    return Check(name, True, "connected; topology declared")
+
+
+async def _check_source(source: SourceSettings, session: aiohttp.ClientSession) -> Check:
+    name = f"source {source.name} ({source.provider})"
+    customer_id = source.customers[0]
+    try:
+        orders = await build_provider(source, session).fetch_orders(
+            customer_id, since=utc_now() - timedelta(days=1)
+        )
+    except ProviderError as exc:
+        return Check(name, False, str(exc))
+    return Check(name, True, f"customer {customer_id}: {len(orders)} order(s) in the last day")
+
+
+def _scheme(url: str) -> str:
+    return url.partition(":")[0]

@@ -1,0 +1,133 @@
+"""The `order-watcher` command line.
+
+Exit codes: 0 success, 1 a dependency failed (`check`, `once` with failed sources),
+2 bad configuration or usage. Only this module configures logging handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from watcher import app, demo, logs, settings
+from watcher.core.errors import ConfigError
+
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return int(args.handler(args))
+    except ConfigError as exc:
+        print(f"order-watcher: bad configuration: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="order-watcher", description="Watch vendor orders and publish their changes."
+    )
+    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, handler, text in (
+        ("run", _run, "the service: pollers and the outbox relay; SIGTERM drains cleanly"),
+        ("once", _once, "one poll of every source; events printed as JSON lines"),
+        ("check", _check, "validate the config and reach each dependency"),
+    ):
+        command = commands.add_parser(name, help=text, description=text)
+        command.add_argument("--config", type=Path, help="TOML file (default: $WATCHER_CONFIG)")
+        command.set_defaults(handler=handler)
+    _add_demo(commands)
+    _add_simulate(commands)
+    return parser
+
+
+def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    text = "the bundled simulator and the watcher on embedded defaults, changes shown live"
+    command = commands.add_parser("demo", help=text, description=text)
+    command.add_argument("--customers", type=int, default=3)
+    command.add_argument("--tick-s", type=float, default=3.0, help="seconds between changes")
+    command.add_argument("--poll-interval-s", type=float, default=2.0)
+    command.add_argument("--duration-s", type=float, default=None, help="stop after this long")
+    command.set_defaults(handler=_demo)
+
+
+def _add_simulate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    text = "the vendor simulator alone (tokens, paging, faults, order lifecycles)"
+    command = commands.add_parser("simulate", help=text, description=text)
+    command.add_argument("--host", default="127.0.0.1")
+    command.add_argument("--port", type=int, default=8080)
+    command.add_argument("--customers", type=int, default=3)
+    command.add_argument("--orders", type=int, default=4, help="orders per customer")
+    command.add_argument("--tick-s", type=float, default=0.0, help="0: change only via admin")
+    command.set_defaults(handler=_simulate)
+
+
+def _load(args: argparse.Namespace) -> settings.Settings:
+    path = args.config or (
+        Path(os.environ["WATCHER_CONFIG"]) if "WATCHER_CONFIG" in os.environ else None
+    )
+    if path is None:
+        raise ConfigError("--config", "give a config file with --config PATH or WATCHER_CONFIG")
+    loaded = settings.load(path)
+    logs.configure(style=loaded.log_format, level=args.log_level)
+    return loaded
+
+
+def _run(args: argparse.Namespace) -> int:
+    loaded = _load(args)
+    if not loaded.sources:
+        raise ConfigError("sources", "at least one [[sources]] entry is needed to run")
+    asyncio.run(app.serve_until_signalled(loaded))
+    return EXIT_OK
+
+
+def _once(args: argparse.Namespace) -> int:
+    results = asyncio.run(app.once(_load(args), out=sys.stdout))
+    return EXIT_OK if all(result.error is None for result in results) else EXIT_FAILED
+
+
+def _check(args: argparse.Namespace) -> int:
+    checks = asyncio.run(app.check(_load(args)))
+    for check in checks:
+        print(f"{'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}")
+    return EXIT_OK if all(check.ok for check in checks) else EXIT_FAILED
+
+
+def _demo(args: argparse.Namespace) -> int:
+    logs.configure(level="WARNING")
+    asyncio.run(
+        demo.run(
+            customers=args.customers,
+            tick_s=args.tick_s,
+            poll_interval_s=args.poll_interval_s,
+            duration_s=args.duration_s,
+            out=sys.stdout,
+        )
+    )
+    return EXIT_OK
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    logs.configure(level=args.log_level)
+    asyncio.run(
+        demo.simulate(
+            host=args.host,
+            port=args.port,
+            customers=args.customers,
+            orders=args.orders,
+            tick_s=args.tick_s,
+        )
+    )
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

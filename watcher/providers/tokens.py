@@ -1,0 +1,140 @@
+"""Client-credentials access tokens, cached and shared by every call of one vendor account.
+
+A token is fetched with the OAuth client-credentials grant (a form POST of grant_type,
+client_id, client_secret and scope) and reused until `refresh_before_expiry_s` before it
+expires, on an injected monotonic clock. When the vendor refuses a token anyway (401, e.g.
+revoked), `authorized` refreshes once and repeats the call once; a second refusal is
+permanent. Concurrent callers share one refresh: whoever holds the lock fetches, the others
+find the new token when they get the lock and use it.
+
+A token endpoint that refuses the client (400 invalid_client, 401) is a permanent error;
+one that is down or throttling is transient, retried by whoever wraps the call. Neither the
+secret nor a token is ever logged or put into a message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict, Field
+
+from watcher.core.errors import PermanentProviderError
+from watcher.providers import http
+from watcher.settings import AuthSettings
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Clock = Callable[[], float]
+
+
+class _TokenReply(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
+
+    access_token: str = Field(min_length=1)
+    expires_in: float = Field(gt=0)
+
+
+@dataclass(frozen=True, slots=True)
+class _Token:
+    value: str
+    refresh_at: float
+
+
+class TokenCache:
+    """The bearer token of one vendor account."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        auth: AuthSettings,
+        *,
+        token_url: str,
+        timeout_s: float,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self._session = session
+        self._auth = auth
+        self._token_url = token_url
+        self._timeout_s = timeout_s
+        self._clock = clock
+        self._lock = asyncio.Lock()
+        self._token: _Token | None = None
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What must never appear in a message: the client secret and the current token."""
+        token = self._token.value if self._token is not None else ""
+        return (self._auth.client_secret.get_secret_value(), token)
+
+    async def token(self) -> str:
+        """A token that is not about to expire, fetching one if needed."""
+        current = self._token
+        if current is not None and self._clock() < current.refresh_at:
+            return current.value
+        return await self._refresh(stale=current.value if current is not None else None)
+
+    async def authorized(self, call: Callable[[str], Awaitable[T]]) -> T:
+        """Run `call(token)`; on `http.Unauthorized` refresh the token and run it once more."""
+        token = await self.token()
+        try:
+            return await call(token)
+        except http.Unauthorized:
+            log.info(
+                "the vendor refused the access token of client %r; refreshing", self._auth.client_id
+            )
+        token = await self._refresh(stale=token)
+        try:
+            return await call(token)
+        except http.Unauthorized as exc:
+            raise PermanentProviderError(f"{exc}; refused again after a token refresh") from exc
+
+    async def _refresh(self, *, stale: str | None) -> str:
+        async with self._lock:
+            current = self._token
+            if (
+                current is not None
+                and current.value != stale
+                and self._clock() < current.refresh_at
+            ):
+                return current.value
+            self._token = await self._fetch()
+            return self._token.value
+
+    async def _fetch(self) -> _Token:
+        what = f"token request for client {self._auth.client_id!r}"
+        started = self._clock()
+        try:
+            reply = await http.request(
+                self._session,
+                "POST",
+                self._token_url,
+                what=what,
+                timeout_s=self._timeout_s,
+                data=self._form(),
+                secrets=self.secrets,
+            )
+        except http.Unauthorized as exc:
+            raise PermanentProviderError(str(exc)) from exc
+        granted = http.validate(_TokenReply, http.decode_json(reply, what=what), what=what)
+        margin_s = min(self._auth.refresh_before_expiry_s, granted.expires_in / 2)
+        log.info(
+            "access token for client %r valid for %.0fs", self._auth.client_id, granted.expires_in
+        )
+        return _Token(
+            value=granted.access_token, refresh_at=started + granted.expires_in - margin_s
+        )
+
+    def _form(self) -> dict[str, str]:
+        return {
+            "grant_type": "client_credentials",
+            "client_id": self._auth.client_id,
+            "client_secret": self._auth.client_secret.get_secret_value(),
+            "scope": self._auth.scope,
+        }

@@ -1,0 +1,45 @@
+"""Snapshot, poll-state and outbox stores behind the `Store` port, chosen by URL scheme.
+
+    sqlite:///relative/path.db      the embedded default, one file next to the service
+    sqlite:////absolute/path.db
+    sqlite:///:memory:              nothing survives the process (tests, `demo`)
+
+`opened(url)` is the async context manager the composition root enters in its exit stack;
+`open_store(url)` returns an open store the caller must close. Every store passes the same
+contract tests (tests/test_store_contract.py), so a PostgreSQL store slots in by scheme.
+Error messages name only the scheme, never the URL, which may carry a password.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+
+from watcher.core.errors import ConfigError
+from watcher.core.ports import Store
+from watcher.store import sqlite
+
+__all__ = ["open_store", "opened"]
+
+
+async def open_store(url: str, *, retention_s: float = sqlite.DEFAULT_RETENTION_S) -> Store:
+    """An open store for `url`; `retention_s` is how long published events are kept."""
+    scheme, colon, _ = url.partition(":")
+    if not colon:
+        raise ConfigError("store.url", "not a URL; the default is sqlite:///order-watcher.db")
+    if scheme.lower() == "sqlite":
+        path = sqlite.path_from_url(url)
+        return await sqlite.SqliteStore.open(path, retention_s=retention_s)
+    raise ConfigError("store.url", f"no store for the scheme {scheme!r}; supported: sqlite")
+
+
+@contextlib.asynccontextmanager
+async def opened(
+    url: str, *, retention_s: float = sqlite.DEFAULT_RETENTION_S
+) -> AsyncIterator[Store]:
+    """The store for `url`, closed on exit."""
+    store = await open_store(url, retention_s=retention_s)
+    try:
+        yield store
+    finally:
+        await store.close()
