@@ -1,0 +1,163 @@
+"""Building blocks for the end-to-end tests: a watcher config aimed at the simulator and a
+broker, a consumer that collects what the watcher published, and polling helpers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import aio_pika
+import orjson
+
+from watcher import store
+from watcher.settings import Settings, from_mapping
+from watcher.simulator import CLIENT_ID, CLIENT_SECRET, Simulator
+
+SOURCE = "adobe-e2e"
+QUEUE = "e2e-orders"
+POLL_S = 0.05
+EventKey = tuple[str, str, str | None]
+
+
+def config(sim: Simulator, *, db: Path, amqp_url: str, customers: list[str]) -> dict[str, Any]:
+    """A watcher config (as TOML would give it) polling `sim` fast and publishing to a queue."""
+    return {
+        "store": {"url": f"sqlite:///{db}"},
+        "amqp": {
+            "url": amqp_url,
+            "relay_idle_s": 0.1,
+            "reconnect_delay_s": 0.3,
+            "queues": [{"name": QUEUE, "bindings": ["adobe_vip.#"]}],
+        },
+        "sources": [
+            {
+                "name": SOURCE,
+                "provider": "adobe_vip",
+                "base_url": sim.base_url,
+                "customers": customers,
+                "poll_interval_s": 0.2,
+                "poll_jitter_s": 0.05,
+                "auth": {
+                    "token_url": sim.token_url,
+                    "client_id": CLIENT_ID,
+                    "client_secret": CLIENT_SECRET,
+                },
+                "retry": {"attempts": 2, "base_delay_s": 0.05, "max_delay_s": 0.2},
+                "timeout_s": 5,
+            }
+        ],
+    }
+
+
+def settings(sim: Simulator, *, db: Path, amqp_url: str, customers: list[str]) -> Settings:
+    return from_mapping(config(sim, db=db, amqp_url=amqp_url, customers=customers))
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], *, timeout_s: float = 15.0, what: str
+) -> None:
+    """Wait until `check()` holds, polling every 50 ms; fail naming `what` otherwise."""
+    for _ in range(int(timeout_s / POLL_S)):
+        if await check():
+            return
+        await asyncio.sleep(POLL_S)
+    raise AssertionError(f"gave up after {timeout_s:g}s waiting for {what}")
+
+
+async def baseline_done(db: Path, customers: list[str]) -> bool:
+    async with store.opened(f"sqlite:///{db}") as snapshots:
+        states = [await snapshots.poll_state(SOURCE, customer) for customer in customers]
+    return all(state is not None and state.baseline_done for state in states)
+
+
+@dataclass
+class Delivery:
+    routing_key: str
+    message_id: str | None
+    type: str | None
+    content_type: str | None
+    persistent: bool
+    body: dict[str, Any]
+
+    @property
+    def key(self) -> EventKey:
+        """What changed: event type, subject and line key (None for order-level events)."""
+        return (self.body["type"], self.body["subject"], self.body["data"].get("line_key"))
+
+
+@dataclass
+class Consumer:
+    """Collects every message arriving on a queue."""
+
+    received: list[Delivery] = field(default_factory=list)
+
+    def keys(self) -> set[EventKey]:
+        return {delivery.key for delivery in self.received}
+
+    async def wait_for(self, expected: set[EventKey], **kw: Any) -> None:
+        async def arrived() -> bool:
+            return expected <= self.keys()
+
+        await eventually(arrived, what=f"missing events: {expected - self.keys()}", **kw)
+
+    async def on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
+        async with message.process():
+            self.received.append(
+                Delivery(
+                    routing_key=message.routing_key or "",
+                    message_id=message.message_id,
+                    type=message.type,
+                    content_type=message.content_type,
+                    persistent=message.delivery_mode == aio_pika.DeliveryMode.PERSISTENT,
+                    body=orjson.loads(message.body),
+                )
+            )
+
+
+@contextlib.asynccontextmanager
+async def consuming(amqp_url: str, queue: str = QUEUE) -> AsyncIterator[Consumer]:
+    """Consume `queue` (declared by the watcher) until the block ends, reconnecting as needed."""
+    consumer = Consumer()
+    connection = await aio_pika.connect_robust(amqp_url, reconnect_interval=0.3)
+    try:
+        channel = await connection.channel()
+        declared = await _wait_for_queue(channel, queue)
+        await declared.consume(consumer.on_message)
+        yield consumer
+    finally:
+        await connection.close()
+
+
+async def _wait_for_queue(
+    channel: aio_pika.abc.AbstractChannel, name: str
+) -> aio_pika.abc.AbstractQueue:
+    async with asyncio.timeout(15):
+        while True:
+            try:
+                return await channel.get_queue(name, ensure=True)
+            except aio_pika.exceptions.ChannelClosed:
+                await channel.reopen()
+                await asyncio.sleep(0.1)
+
+
+class BrokerLike(Protocol):
+    """What the tests need of tests.plugins.rabbit.Broker."""
+
+    @property
+    def url(self) -> str: ...
+
+    def stop(self) -> None: ...
+
+    def start(self) -> None: ...
+
+
+async def outbox_backlog_at_least(db: Path, count: int, *, at_most: int | None = None) -> bool:
+    """Whether the outbox holds at least `count` (and at most `at_most`) unpublished events."""
+    async with store.opened(f"sqlite:///{db}") as snapshots:
+        backlog = (await snapshots.stats()).backlog
+    return backlog >= count and (at_most is None or backlog <= at_most)

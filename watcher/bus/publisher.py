@@ -1,0 +1,177 @@
+"""Publishes outbox records to RabbitMQ and reports which ones the broker confirmed.
+
+`Publisher` is an async context manager: entering it opens a robust connection and one
+channel with publisher confirms, and declares the topology (see `topology`); leaving it
+closes them. `publish()` sends each record's body unchanged, persistent and mandatory,
+with message_id = event id, type = event type and the CloudEvents content type, keeping
+at most `publish_window` messages awaiting their confirm at once.
+
+Only an ack counts. A nack, a message the broker returned as unroutable, or a confirm that
+does not come within `timeout_s` leaves that record out of the answer, and the relay tries
+it again later: delivery is at least once, and consumers drop duplicates by message_id.
+When the connection is down, or nothing in a batch got through because of a connection
+or channel failure, `publish()` raises `BusError` so the relay can reconnect.
+
+The connection is aio-pika's robust one (`connect_robust`): its first attempt fails fast
+when the broker is unreachable, and once connected it reconnects and re-declares the
+topology on its own. A publish attempted during such a reconnect would wait for it, so
+every publish is bounded by `timeout_s`, and `publish()` refuses to start while the
+connection is down.
+
+Every aio-pika/aiormq failure becomes a `BusError` in `_bus_error`, the one choke point,
+with the cause chained. The AMQP URL carries a password, so messages and logs only ever
+show it through `safe_url`/`redact`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from types import TracebackType
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
+from aio_pika.exceptions import CONNECTION_EXCEPTIONS, DeliveryError
+from yarl import URL
+
+from watcher.bus import topology
+from watcher.core.errors import BusError
+from watcher.core.ports import OutboxRecord
+from watcher.settings import AmqpSettings
+
+log = logging.getLogger(__name__)
+
+CONTENT_TYPE = "application/cloudevents+json"
+_Outcome = bool | Exception
+
+
+class Publisher:
+    """One connection and confirming channel to the broker; see the module docstring."""
+
+    def __init__(self, settings: AmqpSettings, *, timeout_s: float = 30.0) -> None:
+        self._settings = settings
+        self._url = settings.url.get_secret_value()
+        self._timeout_s = timeout_s
+        self._connection: AbstractRobustConnection | None = None
+        self._channel: AbstractChannel | None = None
+        self._exchange: AbstractExchange | None = None
+
+    async def __aenter__(self) -> Publisher:
+        try:
+            await self._open()
+        except CONNECTION_EXCEPTIONS as exc:
+            await self._close()
+            raise _bus_error(
+                "cannot connect to the broker or declare the topology", exc, url=self._url
+            ) from exc
+        except BaseException:
+            await self._close()
+            raise
+        log.info("connected to %s, exchange %r", safe_url(self._url), self._settings.exchange)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self._close()
+
+    async def publish(self, records: Sequence[OutboxRecord]) -> list[str]:
+        """Publish `records`; return the ids of those the broker acknowledged."""
+        exchange = self._connected_exchange()
+        window = asyncio.Semaphore(self._settings.publish_window)
+        outcomes = await asyncio.gather(
+            *(self._publish_one(exchange, record, window=window) for record in records)
+        )
+        confirmed = [record.event_id for record, ok in zip(records, outcomes, strict=True) if ok]
+        failures = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
+        if failures and not confirmed:
+            raise _bus_error("publishing failed", failures[0], url=self._url) from failures[0]
+        return confirmed
+
+    async def _open(self) -> None:
+        # What `connect_robust` does, but holding the connection before its first attempt:
+        # cancelled there, it must still be closed, or its reconnect task lives on.
+        self._connection = aio_pika.RobustConnection(
+            URL(self._url),
+            reconnect_interval=self._settings.reconnect_delay_s,
+            client_properties={"connection_name": "order-watcher"},
+        )
+        await self._connection.connect(timeout=self._timeout_s)
+        self._channel = await self._connection.channel(
+            publisher_confirms=True, on_return_raises=True
+        )
+        self._exchange = await topology.declare(self._channel, self._settings)
+
+    async def _close(self) -> None:
+        connection = self._connection
+        self._connection, self._channel, self._exchange = None, None, None
+        if connection is not None:
+            try:
+                await connection.close()
+            except CONNECTION_EXCEPTIONS as exc:
+                log.debug("closing the broker connection failed: %s", redact(str(exc), self._url))
+
+    def _connected_exchange(self) -> AbstractExchange:
+        connection, channel, exchange = self._connection, self._channel, self._exchange
+        if connection is None or channel is None or exchange is None:
+            raise BusError("the publisher is not connected; use it as `async with Publisher(...)`")
+        if not connection.connected.is_set() or channel.is_closed:
+            raise BusError("the broker connection is down; reconnecting")
+        return exchange
+
+    async def _publish_one(
+        self, exchange: AbstractExchange, record: OutboxRecord, *, window: asyncio.Semaphore
+    ) -> _Outcome:
+        async with window:
+            try:
+                async with asyncio.timeout(self._timeout_s):
+                    await exchange.publish(
+                        _message(record), routing_key=record.routing_key, mandatory=True
+                    )
+            except DeliveryError as exc:
+                log.debug("event %s not confirmed: %s", record.event_id, type(exc).__name__)
+                return False
+            except TimeoutError:
+                log.debug("event %s not confirmed within %ss", record.event_id, self._timeout_s)
+                return False
+            except CONNECTION_EXCEPTIONS as exc:
+                return exc
+        return True
+
+
+def _message(record: OutboxRecord) -> aio_pika.Message:
+    return aio_pika.Message(
+        record.body,
+        message_id=record.event_id,
+        type=record.event_type,
+        content_type=CONTENT_TYPE,
+        delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+    )
+
+
+def _bus_error(action: str, exc: BaseException, *, url: str) -> BusError:
+    """The one translation of library errors; the message never shows the password."""
+    detail = redact(str(exc), url) or "no details"
+    return BusError(f"{action} ({safe_url(url)}): {type(exc).__name__}: {detail}")
+
+
+def safe_url(url: str) -> str:
+    """The URL with any user and password replaced by '***'."""
+    parsed = URL(url)
+    if parsed.user is None and parsed.password is None:
+        return str(parsed)
+    return str(parsed.with_user(None)).replace("://", "://***@", 1)
+
+
+def redact(text: str, url: str) -> str:
+    """`text` with the URL's user:password part and the password itself masked."""
+    parsed = URL(url)
+    text = text.replace(url, safe_url(url))
+    for secret in (parsed.raw_password, parsed.password):
+        if secret:
+            text = text.replace(secret, "***")
+    return text
