@@ -22,6 +22,7 @@ SOURCE = "adobe-e2e"
 QUEUE = "e2e-orders"
 POLL_S = 0.05
 EventKey = tuple[str, str, str | None]
+Check = Callable[[], Awaitable[bool]]
 
 
 def config(sim: Simulator, *, db: Path, amqp_url: str, customers: list[str]) -> dict[str, Any]:
@@ -161,3 +162,39 @@ async def outbox_backlog_at_least(db: Path, count: int, *, at_most: int | None =
     async with store.opened(f"sqlite:///{db}") as snapshots:
         backlog = (await snapshots.stats()).backlog
     return backlog >= count and (at_most is None or backlog <= at_most)
+
+
+def to_toml(config: dict[str, Any]) -> str:
+    """TOML text for a config of tables, arrays of tables, and scalar or list values."""
+    lines: list[str] = []
+    _emit_table(lines, (), config)
+    return "\n".join(lines) + "\n"
+
+
+def _emit_table(lines: list[str], path: tuple[str, ...], table: dict[str, Any]) -> None:
+    nested = {k: v for k, v in table.items() if isinstance(v, dict) or _is_table_list(v)}
+    for key, value in table.items():
+        if key not in nested:
+            lines.append(f"{key} = {_value(value)}")
+    for key, value in nested.items():
+        if isinstance(value, dict):
+            lines.append(f"\n[{'.'.join((*path, key))}]")
+            _emit_table(lines, (*path, key), value)
+        else:
+            for item in value:
+                lines.append(f"\n[[{'.'.join((*path, key))}]]")
+                _emit_table(lines, (*path, key), item)
+
+
+def _is_table_list(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, dict) for v in value)
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_value(item) for item in value) + "]"
+    return orjson.dumps(str(value)).decode()

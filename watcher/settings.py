@@ -75,6 +75,7 @@ class AmqpSettings(_Section):
     relay_batch: int = Field(default=500, ge=1, le=50_000)
     relay_idle_s: float = Field(default=1.0, gt=0)
     reconnect_delay_s: float = Field(default=2.0, gt=0)
+    confirm_timeout_s: float = Field(default=30.0, gt=0)
     queues: list[QueueSettings] = Field(default_factory=list)
 
 

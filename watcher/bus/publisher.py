@@ -49,10 +49,10 @@ _Outcome = bool | Exception
 class Publisher:
     """One connection and confirming channel to the broker; see the module docstring."""
 
-    def __init__(self, settings: AmqpSettings, *, timeout_s: float = 30.0) -> None:
+    def __init__(self, settings: AmqpSettings, *, timeout_s: float | None = None) -> None:
         self._settings = settings
         self._url = settings.url.get_secret_value()
-        self._timeout_s = timeout_s
+        self._timeout_s = settings.confirm_timeout_s if timeout_s is None else timeout_s
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None

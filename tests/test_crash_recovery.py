@@ -1,0 +1,196 @@
+"""Nothing is lost when the watcher process dies: SIGKILL between cycles, in the middle of a
+fetch and in the middle of publishing, then a restart. Every change is delivered, and any
+duplicate carries the same event id and body. SIGTERM drains and exits 0.
+
+The watcher runs as a real `order-watcher run` process against the in-process simulator
+(served by this test's event loop, so the test only ever awaits) and a real broker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+import orjson
+import pytest
+
+from tests import harness
+from tests.plugins.simulator import SimAdmin
+from watcher.simulator import Simulator
+
+CUSTOMERS = ["1000000001", "1000000002"]
+pytestmark = pytest.mark.timeout(120)
+READY = "watcher.app: watching"
+
+
+class Watcher:
+    """An `order-watcher run` process that can be killed and started again."""
+
+    def __init__(self, config: Path, log: Path) -> None:
+        self._config = config
+        self._log = log
+        self.process: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        """Start the process and wait until it has set up its signal handlers."""
+        starts = self.log_text().count(READY)
+        with self._log.open("ab") as log:
+            self.process = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "watcher.cli", "run", "--config", str(self._config),
+                stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log,
+            )  # fmt: skip
+        await harness.eventually(
+            _logged(self, READY, starts + 1), what=f"the watcher to start:\n{self.log_text()}"
+        )
+
+    async def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        assert await self.process.wait() == -signal.SIGKILL
+
+    async def terminate(self) -> int:
+        assert self.process is not None
+        self.process.terminate()
+        return await asyncio.wait_for(self.process.wait(), timeout=30)
+
+    def log_text(self) -> str:
+        return self._log.read_text(errors="replace") if self._log.exists() else ""
+
+
+def _logged(watcher: Watcher, text: str, times: int) -> harness.Check:
+    async def check() -> bool:
+        return watcher.log_text().count(text) >= times
+
+    return check
+
+
+async def complete(sim: Simulator, admin: SimAdmin, customer_id: str, order_id: str) -> None:
+    """The order and its lines reach 1000 and every line gets a subscription id."""
+    lines = [
+        {"extLineItemNumber": n, "status": "1000", "subscriptionId": f"s-{order_id}-{n}"}
+        for n in (
+            line["extLineItemNumber"]
+            for line in sim.state.order(customer_id, order_id)["lineItems"]
+        )
+    ]
+    await admin.patch_order(customer_id, order_id, {"status": "1000", "lineItems": lines})
+
+
+def status_key(customer_id: str, order_id: str) -> harness.EventKey:
+    return ("order.status_changed", f"adobe_vip/{customer_id}/{order_id}", None)
+
+
+def quantity_key(customer_id: str, order_id: str) -> harness.EventKey:
+    return ("order.line_item.quantity_changed", f"adobe_vip/{customer_id}/{order_id}", "1")
+
+
+async def bump_quantity(sim: Simulator, admin: SimAdmin, customer_id: str, order_id: str) -> None:
+    line = sim.state.order(customer_id, order_id)["lineItems"][0]
+    patch = {"extLineItemNumber": line["extLineItemNumber"], "quantity": line["quantity"] + 1}
+    await admin.patch_order(customer_id, order_id, {"lineItems": [patch]})
+
+
+async def test_sigkill_at_any_point_loses_nothing(
+    adobe_sim: Simulator, sim_admin: SimAdmin, amqp_url: str, tmp_path: Path
+) -> None:
+    db = tmp_path / "watcher.db"
+    config = tmp_path / "watcher.toml"
+    config.write_text(
+        harness.to_toml(harness.config(adobe_sim, db=db, amqp_url=amqp_url, customers=CUSTOMERS))
+    )
+    watcher = Watcher(config, tmp_path / "watcher.log")
+    await watcher.start()
+    try:
+        await harness.eventually(
+            lambda: harness.baseline_done(db, CUSTOMERS), what="the baseline sync"
+        )
+        async with harness.consuming(amqp_url) as consumer:
+            expected = await _kill_and_restart(adobe_sim, sim_admin, watcher, consumer)
+            await consumer.wait_for(expected, timeout_s=30)
+            assert await watcher.terminate() == 0, "SIGTERM drains and exits 0"
+            await asyncio.sleep(0.3)
+        assert await harness.outbox_backlog_at_least(db, 0, at_most=0)
+    except BaseException:
+        if watcher.process and watcher.process.returncode is None:
+            watcher.process.kill()
+        print(watcher.log_text())
+        raise
+    _assert_duplicates_are_identical(consumer.received)
+    assert consumer.keys() == expected
+    assert "sim-secret" not in watcher.log_text()
+
+
+async def _kill_and_restart(
+    sim: Simulator, admin: SimAdmin, watcher: Watcher, consumer: harness.Consumer
+) -> set[harness.EventKey]:
+    # Between cycles: the change is delivered, then the process dies.
+    await bump_quantity(sim, admin, "1000000001", "5120000003")
+    await consumer.wait_for({quantity_key("1000000001", "5120000003")})
+    await watcher.kill()
+
+    # While it is down, an order completes; the restarted watcher finds it.
+    await complete(sim, admin, "1000000001", "5120000001")
+    await watcher.start()
+    await consumer.wait_for({status_key("1000000001", "5120000001")})
+
+    # In the middle of a fetch: vendor replies stall, the change is pending, the process dies.
+    await admin.fault(kind="slow", delay_s=5.0, count=-1)
+    await bump_quantity(sim, admin, "1000000002", "5120000006")
+    await asyncio.sleep(1.0)
+    await watcher.kill()
+    await admin.clear_faults()
+    await watcher.start()
+    await consumer.wait_for({quantity_key("1000000002", "5120000006")})
+
+    # In the middle of publishing: killed as soon as the first of a burst of events arrives.
+    await complete(sim, admin, "1000000002", "5120000008")
+    await complete(sim, admin, "1000000002", "5120000010")
+    burst = {status_key("1000000002", "5120000008"), status_key("1000000002", "5120000010")}
+    seen = len(consumer.received)
+    await harness.eventually(_more_than(consumer, seen), what="the burst to start arriving")
+    await watcher.kill()
+    await watcher.start()
+    await consumer.wait_for(burst)
+    return _all_keys(sim, burst)
+
+
+def _more_than(consumer: harness.Consumer, count: int) -> harness.Check:
+    async def check() -> bool:
+        return len(consumer.received) > count
+
+    return check
+
+
+def _all_keys(sim: Simulator, burst: set[harness.EventKey]) -> set[harness.EventKey]:
+    keys = {
+        quantity_key("1000000001", "5120000003"),
+        quantity_key("1000000002", "5120000006"),
+        status_key("1000000001", "5120000001"),
+        *burst,
+    }
+    for customer_id, order_id in (
+        ("1000000001", "5120000001"),
+        ("1000000002", "5120000008"),
+        ("1000000002", "5120000010"),
+    ):
+        for line in sim.state.order(customer_id, order_id)["lineItems"]:
+            subject = f"adobe_vip/{customer_id}/{order_id}"
+            number = str(line["extLineItemNumber"])
+            keys.add(("order.line_item.status_changed", subject, number))
+            keys.add(("order.provisioning_changed", subject, number))
+    return keys
+
+
+def _assert_duplicates_are_identical(received: list[harness.Delivery]) -> None:
+    """A change delivered twice carries one id; one id always carries the same event."""
+    ids_by_change: dict[harness.EventKey, set[str | None]] = defaultdict(set)
+    bodies_by_id: dict[str | None, set[bytes]] = defaultdict(set)
+    for delivery in received:
+        ids_by_change[delivery.key].add(delivery.message_id)
+        data = {k: v for k, v in delivery.body.items() if k != "time"}
+        bodies_by_id[delivery.message_id].add(orjson.dumps(data, option=orjson.OPT_SORT_KEYS))
+    assert all(len(ids) == 1 for ids in ids_by_change.values()), ids_by_change
+    assert all(len(bodies) == 1 for bodies in bodies_by_id.values())
