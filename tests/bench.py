@@ -14,13 +14,16 @@ The cycles:
                   per line one line_item.status_changed and one provisioning_changed) or
                   one line's quantity goes up by one (one line_item.quantity_changed)
 
-The orders to change are drawn with a seeded RNG from a listing of every customer's orders
-over the vendor API; the listing and the changes happen between cycles, outside the
-measured time. Each cycle's event count is checked against what the changes imply.
+Which orders change, and how, is drawn with a seeded RNG (positions in each customer's
+listing, then a full re-list of those customers over the vendor API to read the orders);
+the listing and the patches happen between cycles, outside the measured time. Every cycle
+must fetch every order, and write exactly the events its changes imply: none for the
+baseline and the unchanged cycle.
 
 Per cycle: wall seconds, orders fetched, events written to the outbox, orders/s, events/s
 and the CPU seconds of this process (every thread, so SQLite's too) per 1,000 orders. Peak
-RSS is this process's high-water mark so far (ru_maxrss), which only ever goes up.
+RSS is this process's high-water mark so far (ru_maxrss), which only ever goes up; the
+figure before the first cycle (interpreter, imports, open store) is printed for reference.
 
 Reading the figures: the simulator shares the machine and answers every page, so wall time
 includes its work and depends on the number of CPUs; CPU seconds per 1,000 orders is the
@@ -41,12 +44,13 @@ import platform
 import random
 import resource
 import shlex
+import signal
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,6 +73,7 @@ CHANGE_SEED = 20_240_601
 ADMIN_CONCURRENCY = 16
 SIMULATOR_START_TIMEOUT_S = 120.0
 SIMULATOR_STOP_TIMEOUT_S = 5.0
+PROBLEMS_SHOWN = 20
 
 
 class BenchError(Exception):
@@ -100,6 +105,15 @@ class Cycle:
 
 
 @dataclass(frozen=True, slots=True)
+class Run:
+    """Everything a run measured: the cycles, the changes behind the last one, RSS at start."""
+
+    cycles: list[Cycle]
+    changes: list[Change]
+    start_rss_mib: float
+
+
+@dataclass(frozen=True, slots=True)
 class Change:
     """One admin patch and the number of events it must raise."""
 
@@ -113,27 +127,50 @@ class Change:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     logs.configure(level="WARNING")
+    # SIGTERM interrupts like Ctrl-C, so the simulator is stopped on the way out either way.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        cycles, changes = asyncio.run(_bench(args))
+        run = asyncio.run(_bench(args))
     except BenchError as exc:
         print(f"bench: {exc}", file=sys.stderr)
         return 2
-    _report(args, cycles, changes)
-    return 1 if any(cycle.problems for cycle in cycles) else 0
+    except KeyboardInterrupt:
+        print("bench: interrupted", file=sys.stderr)
+        return 130
+    _report(args, run)
+    return 1 if any(cycle.problems for cycle in run.cycles) else 0
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m tests.bench", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--customers", type=int, default=1000)
-    parser.add_argument("--orders", type=int, default=10, help="orders per customer")
-    parser.add_argument("--concurrency", type=int, default=8, help="customers synced at once")
-    parser.add_argument("--changed-fraction", type=float, default=0.05)
+    parser.add_argument("--customers", type=_positive, default=1000)
+    parser.add_argument("--orders", type=_positive, default=10, help="orders per customer")
+    parser.add_argument(
+        "--concurrency", type=_positive, default=8, help="customers synced at once (max 256)"
+    )
+    parser.add_argument(
+        "--changed-fraction", type=_fraction, default=0.05, help="share of all orders changed"
+    )
     return parser
 
 
-async def _bench(args: argparse.Namespace) -> tuple[list[Cycle], list[Change]]:
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} is not a positive whole number")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
+    return value
+
+
+async def _bench(args: argparse.Namespace) -> Run:
     expected_orders = args.customers * args.orders
     async with contextlib.AsyncExitStack() as stack:
         base_url = await stack.enter_async_context(_simulator(args))
@@ -143,14 +180,24 @@ async def _bench(args: argparse.Namespace) -> tuple[list[Cycle], list[Change]]:
         source = _source(base_url, customers=args.customers, concurrency=args.concurrency)
         provider = app.build_provider(source, session)
         poller = Poller(source, provider, snapshots, clock=app.utc_now)
-        baseline = await _measure("baseline", poller.cycle, expected_orders, 0)
-        unchanged = await _measure("unchanged", poller.cycle, expected_orders, 0)
-        listed = await _list_orders(provider, source.customers, concurrency=args.concurrency)
-        changes = _plan(listed, fraction=args.changed_fraction, rng=random.Random(CHANGE_SEED))
+        start_rss_mib = _peak_rss_mib()
+        baseline = await _measure("baseline", poller.cycle, orders=expected_orders, events=0)
+        unchanged = await _measure("unchanged", poller.cycle, orders=expected_orders, events=0)
+        changes = await _changes(provider, source.customers, args)
         await _apply(session, base_url, changes)
         implied = sum(change.events for change in changes)
-        changed = await _measure("changed", poller.cycle, expected_orders, implied)
-    return [baseline, unchanged, changed], changes
+        changed = await _measure("changed", poller.cycle, orders=expected_orders, events=implied)
+    return Run([baseline, unchanged, changed], changes, start_rss_mib)
+
+
+async def _changes(
+    provider: Provider, customers: Sequence[str], args: argparse.Namespace
+) -> list[Change]:
+    """The seeded choice of orders to change and how, from a listing of those orders."""
+    rng = random.Random(CHANGE_SEED)
+    picked = _pick(customers, orders=args.orders, fraction=args.changed_fraction, rng=rng)
+    listed = await _list_picked(provider, picked, concurrency=args.concurrency)
+    return _plan(listed, rng=rng)
 
 
 def _source(base_url: str, *, customers: int, concurrency: int) -> SourceSettings:
@@ -226,9 +273,11 @@ async def _stop(process: asyncio.subprocess.Process) -> None:
 async def _measure(
     label: str,
     cycle: Callable[[], Awaitable[list[CustomerSync]]],
-    expected_orders: int,
-    expected_events: int,
+    *,
+    orders: int,
+    events: int,
 ) -> Cycle:
+    """Run `cycle` once, timed; `orders` and `events` are what it should yield."""
     gc.collect()
     wall_started, cpu_started = time.perf_counter(), time.process_time()
     results = await cycle()
@@ -239,8 +288,8 @@ async def _measure(
         cpu_s=cpu_s,
         orders=sum(result.orders for result in results),
         events=sum(result.records for result in results),
-        expected_orders=expected_orders,
-        expected_events=expected_events,
+        expected_orders=orders,
+        expected_events=events,
         peak_rss_mib=_peak_rss_mib(),
         failures=[result for result in results if result.error is not None],
     )
@@ -251,48 +300,78 @@ def _peak_rss_mib() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes there, KiB here
 
 
-async def _list_orders(
-    provider: Provider, customers: Iterable[str], *, concurrency: int
-) -> list[Order]:
-    """Every order of every customer, as the vendor API lists them (a full re-list)."""
+@dataclass(frozen=True, slots=True)
+class Listed:
+    """What planning a change needs of one listed order; lines as (number, quantity, status)."""
+
+    customer_id: str
+    order_id: str
+    status_raw: str
+    lines: tuple[tuple[int, int, str], ...]
+
+    @classmethod
+    def of(cls, order: Order) -> Listed:
+        lines = tuple((int(i.key), i.quantity, i.status_raw) for i in order.line_items)
+        return cls(order.customer_id, order.order_id, order.status_raw, lines)
+
+
+def _pick(
+    customers: Sequence[str], *, orders: int, fraction: float, rng: random.Random
+) -> dict[str, set[int]]:
+    """`fraction` of every customer's `orders` order positions (in listing order), drawn."""
+    total = len(customers) * orders
+    picked: dict[str, set[int]] = {}
+    for index in sorted(rng.sample(range(total), round(total * fraction))):
+        picked.setdefault(customers[index // orders], set()).add(index % orders)
+    return picked
+
+
+async def _list_picked(
+    provider: Provider, picked: dict[str, set[int]], *, concurrency: int
+) -> list[Listed]:
+    """The picked orders, from a full re-list of their customers over the vendor API.
+
+    Only a `Listed` of each picked order is kept, so the listing holds no more canonical
+    orders at once than a cycle does and leaves the peak RSS alone.
+    """
     limit = asyncio.Semaphore(concurrency)
 
-    async def listed(customer_id: str) -> list[Order]:
+    async def listed(customer_id: str) -> list[Listed]:
         async with limit:
-            return await provider.fetch_orders(customer_id, since=None)
+            orders = await provider.fetch_orders(customer_id, since=None)
+        positions = picked[customer_id]
+        return [Listed.of(order) for n, order in enumerate(orders) if n in positions]
 
-    per_customer = await asyncio.gather(*map(listed, customers))
-    return [order for orders in per_customer for order in orders if order.line_items]
+    per_customer = await asyncio.gather(*map(listed, picked))
+    return [order for orders in per_customer for order in orders if order.lines]
 
 
-def _plan(orders: list[Order], *, fraction: float, rng: random.Random) -> list[Change]:
-    """`fraction` of `orders`, drawn with `rng`: pending ones complete, others gain quantity."""
-    ordered = sorted(orders, key=lambda order: (order.customer_id, order.order_id))
-    chosen = rng.sample(ordered, min(len(ordered), round(len(ordered) * fraction)))
+def _plan(orders: list[Listed], *, rng: random.Random) -> list[Change]:
+    """Changes to `orders`: pending ones complete, the others gain quantity on one line."""
     return [
         _completion(order, rng) if order.status_raw == "1002" else _bump(order, rng)
-        for order in chosen
+        for order in orders
     ]
 
 
-def _completion(order: Order, rng: random.Random) -> Change:
+def _completion(order: Listed, rng: random.Random) -> Change:
     lines = [
         {
-            "extLineItemNumber": int(line.key),
+            "extLineItemNumber": number,
             "status": "1000",
             "subscriptionId": f"{rng.getrandbits(128):032x}",
         }
-        for line in order.line_items
+        for number, _, _ in order.lines
     ]
     # order.status_changed, then per line its status (unless already 1000) and provisioning
-    events = 1 + sum(1 + (line.status_raw != "1000") for line in order.line_items)
+    events = 1 + sum(1 + (status != "1000") for _, _, status in order.lines)
     patch = {"status": "1000", "lineItems": lines}
     return Change(order.customer_id, order.order_id, "completed", patch, events)
 
 
-def _bump(order: Order, rng: random.Random) -> Change:
-    line = rng.choice(order.line_items)
-    patch = {"lineItems": [{"extLineItemNumber": int(line.key), "quantity": line.quantity + 1}]}
+def _bump(order: Listed, rng: random.Random) -> Change:
+    number, quantity, _ = rng.choice(order.lines)
+    patch = {"lineItems": [{"extLineItemNumber": number, "quantity": quantity + 1}]}
     return Change(order.customer_id, order.order_id, "quantity", patch, 1)
 
 
@@ -310,32 +389,29 @@ async def _apply(session: aiohttp.ClientSession, base_url: str, changes: list[Ch
     await asyncio.gather(*map(patch, changes))
 
 
-def _report(args: argparse.Namespace, cycles: list[Cycle], changes: list[Change]) -> None:
-    for line in _preamble(args):
-        print(line)
-    print()
-    for line in _table(cycles):
-        print(line)
-    print()
-    for line in _summary(cycles, changes):
-        print(line)
+def _report(args: argparse.Namespace, run: Run) -> None:
+    lines = [*_preamble(args), "", *_table(run.cycles), "", *_summary(run)]
+    print("\n".join(lines))
+    problems = _problems(run.cycles)
+    if problems:
+        print("\n".join(problems), file=sys.stderr)
 
 
 def _preamble(args: argparse.Namespace) -> list[str]:
-    options = [
-        *("--customers", str(args.customers), "--orders", str(args.orders)),
-        *(
-            "--concurrency",
-            str(args.concurrency),
-            "--changed-fraction",
-            f"{args.changed_fraction:g}",
-        ),
-    ]
+    options = {
+        "--customers": args.customers,
+        "--orders": args.orders,
+        "--concurrency": args.concurrency,
+        "--changed-fraction": args.changed_fraction,
+    }
     python = _shown_path(sys.executable)
+    command = [python, "-m", "tests.bench"]
+    command += [text for option, value in options.items() for text in (option, f"{value:g}")]
+    simulator = [python, *_simulator_command(args, "FREE")[1:]]
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return [
-        f"command:   {shlex.join([python, '-m', 'tests.bench', *options])}",
-        f"simulator: {shlex.join([python, *_simulator_command(args, 'FREE')[1:]])} (own process)",
+        f"command:   {shlex.join(command)}",
+        f"simulator: {shlex.join(simulator)} (own process)",
         f"machine:   nproc {cpus}, {platform.platform()}, "
         f"{platform.python_implementation()} {platform.python_version()}",
     ]
@@ -373,17 +449,31 @@ def _table(cycles: list[Cycle]) -> list[str]:
     ]
 
 
-def _summary(cycles: list[Cycle], changes: list[Change]) -> list[str]:
+def _summary(run: Run) -> list[str]:
+    changes, last = run.changes, run.cycles[-1]
     completed = sum(1 for change in changes if change.kind == "completed")
     implied = sum(change.events for change in changes)
-    lines = [
-        f"changed:   {len(changes)} orders ({completed} completed, {len(changes) - completed} "
-        f"quantity +1) -> {implied} events expected, {cycles[-1].events} written",
-        f"peak RSS:  {max(cycle.peak_rss_mib for cycle in cycles):.1f} MiB (this process)",
+    peak = max(cycle.peak_rss_mib for cycle in run.cycles)
+    verdict = "as expected" if last.events == implied else "MISMATCH"
+    return [
+        "CPU s/1k: CPU seconds of this process per 1,000 orders; RSS: peak so far, MiB",
+        f"changed:   {len(changes)} of {last.expected_orders} orders ({completed} completed, "
+        f"{len(changes) - completed} quantity +1): {implied} events implied, "
+        f"{last.events} written, {verdict}",
+        f"peak RSS:  {peak:.1f} MiB (this process; {run.start_rss_mib:.1f} MiB before cycle 0)",
     ]
-    for number, cycle in enumerate(cycles):
-        lines.extend(f"PROBLEM in cycle {number} {cycle.label}: {p}" for p in cycle.problems)
-    return lines
+
+
+def _problems(cycles: list[Cycle]) -> list[str]:
+    """Every cycle's poll errors and wrong counts, the first `PROBLEMS_SHOWN` of them."""
+    found = [
+        f"PROBLEM in cycle {number} {cycle.label}: {problem}"
+        for number, cycle in enumerate(cycles)
+        for problem in cycle.problems
+    ]
+    if len(found) > PROBLEMS_SHOWN:
+        found[PROBLEMS_SHOWN:] = [f"... and {len(found) - PROBLEMS_SHOWN} more problems"]
+    return found
 
 
 if __name__ == "__main__":

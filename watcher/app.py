@@ -60,7 +60,7 @@ def _pollers(
             source,
             build_provider(source, session),
             snapshots,
-            on_sync=lambda _: relay.wake(),
+            on_sync=lambda result: relay.wake() if result.records else None,
             clock=utc_now,
         )
         for source in settings.sources

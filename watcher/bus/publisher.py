@@ -37,12 +37,13 @@ from yarl import URL
 
 from watcher.bus import topology
 from watcher.core.errors import BusError
+from watcher.core.events import CONTENT_TYPE
 from watcher.core.ports import OutboxRecord
 from watcher.settings import AmqpSettings
 
 log = logging.getLogger(__name__)
 
-CONTENT_TYPE = "application/cloudevents+json"
+
 _Outcome = bool | Exception
 
 
