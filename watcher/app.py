@@ -18,12 +18,10 @@ from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
 import aiohttp
-import orjson
 
 from watcher import store
 from watcher.bus.publisher import Publisher
 from watcher.bus.relay import Relay
-from watcher.core import events
 from watcher.core.errors import BusError, ProviderError, StoreError
 from watcher.core.ports import Provider, Store
 from watcher.poller import CustomerSync, Poller, summary
@@ -115,8 +113,8 @@ async def once(settings: Settings, *, out: TextIO) -> list[CustomerSync]:
             log.info("once: source %s: %s", source.name, summary(cycle))
             results.extend(cycle)
     for result in results:
-        for event in result.events:
-            out.write(orjson.dumps(events.envelope(event, detected_at=utc_now())).decode() + "\n")
+        for record in result.records:
+            out.write(record.body.decode() + "\n")
     out.flush()
     return results
 

@@ -81,16 +81,20 @@ def _load(args: argparse.Namespace) -> settings.Settings:
     return loaded
 
 
-def _run(args: argparse.Namespace) -> int:
+def _load_with_sources(args: argparse.Namespace) -> settings.Settings:
     loaded = _load(args)
     if not loaded.sources:
-        raise ConfigError("sources", "at least one [[sources]] entry is needed to run")
-    asyncio.run(app.serve_until_signalled(loaded))
+        raise ConfigError("sources", "at least one [[sources]] entry is needed")
+    return loaded
+
+
+def _run(args: argparse.Namespace) -> int:
+    asyncio.run(app.serve_until_signalled(_load_with_sources(args)))
     return EXIT_OK
 
 
 def _once(args: argparse.Namespace) -> int:
-    results = asyncio.run(app.once(_load(args), out=sys.stdout))
+    results = asyncio.run(app.once(_load_with_sources(args), out=sys.stdout))
     return EXIT_OK if all(result.error is None for result in results) else EXIT_FAILED
 
 

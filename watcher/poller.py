@@ -17,6 +17,7 @@ finish and then ends the loop: that is how SIGTERM drains.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import time
@@ -25,9 +26,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from watcher.core import sync
-from watcher.core.errors import PermanentProviderError, ProviderError
+from watcher.core.errors import PermanentProviderError, ProviderError, StoreError
 from watcher.core.events import OrderEvent
-from watcher.core.ports import PollState, Provider, SnapshotStore
+from watcher.core.ports import OutboxRecord, PollState, Provider, SnapshotStore
 from watcher.settings import SourceSettings
 
 log = logging.getLogger(__name__)
@@ -35,22 +36,31 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class CustomerSync:
-    """The outcome of one customer's sync: `error` is None when it succeeded."""
+    """The outcome of one customer's sync: `error` is None when it succeeded.
+
+    `events` are the typed events and `records` the outbox rows committed for them.
+    """
 
     source: str
     customer_id: str
     orders: int = 0
     events: list[OrderEvent] = field(default_factory=list)
-    records: int = 0
+    records: list[OutboxRecord] = field(default_factory=list)
     full: bool = False
     seconds: float = 0.0
-    error: ProviderError | None = None
+    error: ProviderError | StoreError | None = None
 
     @property
     def outcome(self) -> str:
-        if self.error is None:
-            return "ok"
-        return "permanent_error" if isinstance(self.error, PermanentProviderError) else "error"
+        match self.error:
+            case None:
+                return "ok"
+            case PermanentProviderError():
+                return "permanent_error"
+            case StoreError():
+                return "store_error"
+            case _:
+                return "error"
 
 
 def _no_op(_: CustomerSync) -> None:
@@ -87,8 +97,9 @@ class Poller:
         self._stopping.set()
 
     async def cycle(self) -> list[CustomerSync]:
-        """Sync every customer once, `concurrency` at a time."""
-        return list(await asyncio.gather(*map(self._limited, self._source.customers)))
+        """Sync every customer once, `concurrency` at a time (fewer after `stop()`)."""
+        results = await asyncio.gather(*map(self._limited, self._source.customers))
+        return [result for result in results if result is not None]
 
     async def run(self) -> None:
         """Poll every customer on its own schedule until `stop()` or cancellation."""
@@ -119,20 +130,29 @@ class Poller:
             return False
         return True
 
-    async def _limited(self, customer_id: str) -> CustomerSync:
+    async def _limited(self, customer_id: str) -> CustomerSync | None:
+        """Sync when a slot is free; None when `stop()` came while waiting for one."""
         async with self._limit:
+            if self._stopping.is_set():
+                return None
             result = await self.sync_customer(customer_id)
         self._on_sync(result)
         return result
 
     async def sync_customer(self, customer_id: str) -> CustomerSync:
-        """Fetch, reconcile and commit one customer; a vendor failure changes nothing."""
+        """Fetch, reconcile and commit one customer; a failure changes nothing.
+
+        A vendor or store failure is reported in the result (and logged), never raised, so
+        one customer's trouble does not stop the others; the next poll tries again.
+        """
         started = time.perf_counter()
         try:
             result = await self._sync(customer_id)
-        except ProviderError as exc:
+        except (ProviderError, StoreError) as exc:
             seconds = time.perf_counter() - started
-            log.warning(
+            level = logging.ERROR if isinstance(exc, StoreError) else logging.WARNING
+            log.log(
+                level,
                 "poll source=%s customer=%s failed after %.2fs: %s",
                 self.name,
                 customer_id,
@@ -146,19 +166,11 @@ class Poller:
             self.name,
             customer_id,
             result.orders,
-            result.records,
+            len(result.records),
             result.full,
             seconds,
         )
-        return CustomerSync(
-            self.name,
-            customer_id,
-            orders=result.orders,
-            events=result.events,
-            records=result.records,
-            full=result.full,
-            seconds=seconds,
-        )
+        return dataclasses.replace(result, seconds=seconds)
 
     async def _sync(self, customer_id: str) -> CustomerSync:
         state = await self._store.poll_state(self.name, customer_id) or PollState(False)
@@ -187,7 +199,7 @@ class Poller:
             customer_id,
             orders=len(orders),
             events=result.events,
-            records=len(result.records),
+            records=result.records,
             full=full,
         )
 
@@ -202,5 +214,5 @@ def summary(results: Sequence[CustomerSync]) -> str:
     """One line for a whole cycle: customers ok/failed, orders and events."""
     failed = sum(1 for result in results if result.error is not None)
     orders = sum(result.orders for result in results)
-    events = sum(result.records for result in results)
+    events = sum(len(result.records) for result in results)
     return f"{len(results) - failed} ok, {failed} failed, {orders} orders, {events} events"
