@@ -28,9 +28,11 @@ figure before the first cycle (interpreter, imports, open store) is printed for 
 Reading the figures: the simulator shares the machine and answers every page, so wall time
 includes its work and depends on the number of CPUs; CPU seconds per 1,000 orders is the
 watcher's own cost and the steadier figure. Shared and virtual machines are noisy: compare
-ratios within one run (unchanged vs changed, one concurrency vs another) rather than
-absolute numbers across runs or machines. Nothing here passes or fails on speed; the exit
-status is 1 when a cycle had poll errors or the orders or events are not what was expected.
+ratios within one run (unchanged or changed against the baseline) rather than absolute
+numbers across runs or machines, and compare settings such as `--concurrency` only over
+several runs of each. Nothing here passes or fails on speed. Exit status: 1 when a cycle
+had poll errors or the orders or events are not what was expected (each is printed), 2
+when the simulator did not start or refused a change, 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -287,7 +289,7 @@ async def _measure(
         wall_s=wall_s,
         cpu_s=cpu_s,
         orders=sum(result.orders for result in results),
-        events=sum(result.records for result in results),
+        events=sum(len(result.records) for result in results),
         expected_orders=orders,
         expected_events=events,
         peak_rss_mib=_peak_rss_mib(),

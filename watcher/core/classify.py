@@ -65,18 +65,24 @@ def changes(
     before: Order | None, after: Order, *, sequence: int, baseline: bool
 ) -> list[events.OrderEvent]:
     """The events that moving from `before` to `after` raises, numbered `sequence`."""
-    snapshot = after.model_dump(mode="json")
+    if before is None:
+        found: list[Kind] = [] if baseline else [(events.OrderCreated.type, None)]
+    elif before == after:
+        return []
+    else:
+        found = kinds(diff.compute(essence.of(before), essence.of(after)))
+    if not found:
+        return []
     common = {
         "provider": after.provider,
         "source": after.source,
         "customer_id": after.customer_id,
         "order_id": after.order_id,
         "sequence": sequence,
-        "order": snapshot,
+        "order": after.model_dump(mode="json"),
     }
     if before is None:
-        return [] if baseline else [events.OrderCreated(**common)]
-    found = kinds(diff.compute(essence.of(before), essence.of(after)))
+        return [events.OrderCreated(**common)]
     return [_BUILDERS[kind](before, after, line_key, common) for kind, line_key in found]
 
 

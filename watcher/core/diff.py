@@ -26,10 +26,10 @@ class Diff:
 
 def compute(old: Any, new: Any, path: Path = ()) -> tuple[Diff, ...]:
     """Every difference between `old` and `new`, ordered by path."""
+    if old == new:  # equal subtrees are common and cheap to compare as a whole
+        return ()
     if isinstance(old, Mapping) and isinstance(new, Mapping):
         return tuple(_mapping_diffs(old, new, path))
-    if old == new:
-        return ()
     return (Diff("change", path, old, new),)
 
 
