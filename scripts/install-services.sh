@@ -4,7 +4,7 @@
 set -euo pipefail
 
 missing=()
-command -v rabbitmq-server >/dev/null 2>&1 || missing+=(rabbitmq-server)
+[ -x /usr/sbin/rabbitmq-server ] || missing+=(rabbitmq-server)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 sudo=""
