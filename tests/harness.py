@@ -16,7 +16,7 @@ import orjson
 
 from watcher import store
 from watcher.settings import Settings, from_mapping
-from watcher.simulator import CLIENT_ID, CLIENT_SECRET, Simulator
+from watcher.simulator import CLIENT_ID, CLIENT_SECRET, AdobeSimulator
 
 SOURCE = "adobe-e2e"
 QUEUE = "e2e-orders"
@@ -25,7 +25,7 @@ EventKey = tuple[str, str, str | None]
 Check = Callable[[], Awaitable[bool]]
 
 
-def config(sim: Simulator, *, db: Path, amqp_url: str, customers: list[str]) -> dict[str, Any]:
+def config(sim: AdobeSimulator, *, db: Path, amqp_url: str, customers: list[str]) -> dict[str, Any]:
     """A watcher config (as TOML would give it) polling `sim` fast and publishing to a queue."""
     return {
         "store": {"url": f"sqlite:///{db}"},
@@ -55,7 +55,7 @@ def config(sim: Simulator, *, db: Path, amqp_url: str, customers: list[str]) -> 
     }
 
 
-def settings(sim: Simulator, *, db: Path, amqp_url: str, customers: list[str]) -> Settings:
+def settings(sim: AdobeSimulator, *, db: Path, amqp_url: str, customers: list[str]) -> Settings:
     return from_mapping(config(sim, db=db, amqp_url=amqp_url, customers=customers))
 
 

@@ -37,7 +37,7 @@ from watcher.core.errors import (
 from watcher.core.models import OrderStatus, Provisioning
 from watcher.providers import adobe_vip, http
 from watcher.settings import AuthSettings, RetrySettings, SourceSettings
-from watcher.simulator import CLIENT_ID, CLIENT_SECRET, Simulator
+from watcher.simulator import CLIENT_ID, CLIENT_SECRET, AdobeSimulator
 from watcher.simulator.adobe_vip import TOKEN_PATH
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
@@ -496,7 +496,7 @@ async def session() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 def make_adapter(
-    sim: Simulator,
+    sim: AdobeSimulator,
     session: aiohttp.ClientSession,
     *,
     sleep: http.Sleep | None = None,
@@ -563,7 +563,7 @@ def error_texts(error: BaseException) -> str:
 
 
 async def test_pages_through_every_order(
-    adobe_sim: Simulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
+    adobe_sim: AdobeSimulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
 ) -> None:
     ids = await seed_paged_customer(sim_admin)
     adapter = make_adapter(adobe_sim, session, page_size=3)
@@ -581,7 +581,7 @@ async def test_pages_through_every_order(
 
 
 async def test_maps_the_simulators_orders(
-    adobe_sim: Simulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
+    adobe_sim: AdobeSimulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
 ) -> None:
     await sim_admin.create_customer(PAGED_CUSTOMER)
     line = {
@@ -613,7 +613,7 @@ async def test_maps_the_simulators_orders(
 
 
 async def test_full_relist_reaches_orders_older_than_the_default_window(
-    adobe_sim: Simulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
+    adobe_sim: AdobeSimulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
 ) -> None:
     old = await sim_admin.create_order(CUSTOMER, {"creationDate": "2024-01-15T00:00:00Z"})
     adapter = make_adapter(adobe_sim, session)
@@ -627,7 +627,7 @@ async def test_full_relist_reaches_orders_older_than_the_default_window(
 
 
 async def test_every_call_has_fresh_ids_and_sees_fresh_data(
-    adobe_sim: Simulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
+    adobe_sim: AdobeSimulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
 ) -> None:
     adapter = make_adapter(adobe_sim, session, page_size=2)
 
@@ -649,7 +649,7 @@ async def test_every_call_has_fresh_ids_and_sees_fresh_data(
 
 
 async def test_refreshes_a_revoked_token_once_and_carries_on(
-    adobe_sim: Simulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
+    adobe_sim: AdobeSimulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
 ) -> None:
     adapter = make_adapter(adobe_sim, session, page_size=10)
     await adapter.fetch_orders(CUSTOMER, since=None)
@@ -663,7 +663,7 @@ async def test_refreshes_a_revoked_token_once_and_carries_on(
 
 
 async def test_a_token_refused_even_after_a_refresh_is_permanent(
-    adobe_sim: Simulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
+    adobe_sim: AdobeSimulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
 ) -> None:
     await sim_admin.fault(kind="status", status=401, count=-1)
     sleep = RecordingSleep()
@@ -680,7 +680,7 @@ async def test_a_token_refused_even_after_a_refresh_is_permanent(
 
 
 async def test_refreshes_the_token_before_it_expires(
-    adobe_sim: Simulator,
+    adobe_sim: AdobeSimulator,
     sim_admin: SimAdmin,
     sim_clock: ManualClock,
     session: aiohttp.ClientSession,
@@ -702,7 +702,7 @@ async def test_refreshes_the_token_before_it_expires(
 
 
 async def test_concurrent_fetches_share_one_token_request(
-    adobe_sim: Simulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
+    adobe_sim: AdobeSimulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
 ) -> None:
     adapter = make_adapter(adobe_sim, session)
 
@@ -715,7 +715,7 @@ async def test_concurrent_fetches_share_one_token_request(
 
 
 async def test_waits_at_least_retry_after_on_429(
-    adobe_sim: Simulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
+    adobe_sim: AdobeSimulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
 ) -> None:
     await sim_admin.fault(kind="status", status=429, retry_after_s=3)
     sleep = RecordingSleep()
@@ -730,7 +730,7 @@ async def test_waits_at_least_retry_after_on_429(
 
 
 async def test_retries_a_500_then_succeeds(
-    adobe_sim: Simulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
+    adobe_sim: AdobeSimulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
 ) -> None:
     await sim_admin.fault(kind="status", status=500)
     sleep = RecordingSleep()
@@ -744,7 +744,7 @@ async def test_retries_a_500_then_succeeds(
 
 
 async def test_a_slow_reply_times_out_and_is_retried(
-    adobe_sim: Simulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
+    adobe_sim: AdobeSimulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
 ) -> None:
     await sim_admin.fault(kind="slow", delay_s=5.0)
     sleep = RecordingSleep()
@@ -757,7 +757,7 @@ async def test_a_slow_reply_times_out_and_is_retried(
 
 
 async def test_a_page_failing_midway_fails_the_whole_fetch(
-    adobe_sim: Simulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
+    adobe_sim: AdobeSimulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
 ) -> None:
     await seed_paged_customer(sim_admin)
     await sim_admin.fault(kind="status", status=500, count=-1, path_contains="offset=3")
@@ -783,7 +783,7 @@ async def test_a_page_failing_midway_fails_the_whole_fetch(
     ],
 )
 async def test_unreadable_replies_raise_malformed_reply(
-    adobe_sim: Simulator,
+    adobe_sim: AdobeSimulator,
     sim_admin: SimAdmin,
     session: aiohttp.ClientSession,
     kind: str,
@@ -801,7 +801,7 @@ async def test_unreadable_replies_raise_malformed_reply(
 
 
 async def test_one_malformed_reply_is_retried(
-    adobe_sim: Simulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
+    adobe_sim: AdobeSimulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
 ) -> None:
     await sim_admin.fault(kind="malformed")
     adapter = make_adapter(adobe_sim, session, page_size=10)
@@ -810,7 +810,7 @@ async def test_one_malformed_reply_is_retried(
 
 
 async def test_an_unknown_customer_is_permanent_and_named(
-    adobe_sim: Simulator, session: aiohttp.ClientSession
+    adobe_sim: AdobeSimulator, session: aiohttp.ClientSession
 ) -> None:
     sleep = RecordingSleep()
     adapter = make_adapter(adobe_sim, session, sleep=sleep)
@@ -826,7 +826,7 @@ async def test_an_unknown_customer_is_permanent_and_named(
 
 
 async def test_a_wrong_api_key_is_permanent_and_never_quoted(
-    adobe_sim: Simulator, session: aiohttp.ClientSession
+    adobe_sim: AdobeSimulator, session: aiohttp.ClientSession
 ) -> None:
     adapter = make_adapter(adobe_sim, session, api_key="not-the-api-key")
 
@@ -838,7 +838,7 @@ async def test_a_wrong_api_key_is_permanent_and_never_quoted(
 
 
 async def test_a_forbidden_reply_is_permanent(
-    adobe_sim: Simulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
+    adobe_sim: AdobeSimulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
 ) -> None:
     await sim_admin.fault(kind="status", status=403)
     adapter = make_adapter(adobe_sim, session)
@@ -848,7 +848,7 @@ async def test_a_forbidden_reply_is_permanent(
 
 
 async def test_a_bad_client_secret_is_permanent_and_never_quoted(
-    adobe_sim: Simulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
+    adobe_sim: AdobeSimulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
 ) -> None:
     sleep = RecordingSleep()
     adapter = make_adapter(adobe_sim, session, sleep=sleep, secret="wrong-secret-0xdeadbeef")

@@ -26,7 +26,7 @@ import pytest
 
 from tests.plugins.simulator import SIM_CUSTOMERS, SimAdmin
 from watcher import cli, store
-from watcher.simulator import CLIENT_ID, CLIENT_SECRET, Simulator
+from watcher.simulator import CLIENT_ID, CLIENT_SECRET, AdobeSimulator
 
 CUSTOMER = SIM_CUSTOMERS[0]
 FILE_SECRET = "file-secret-Zq81"
@@ -77,7 +77,7 @@ def closed_port() -> int:
     return port
 
 
-def sim_config(sim: Simulator, tmp_path: Path, *, amqp_port: int | None = None) -> Path:
+def sim_config(sim: AdobeSimulator, tmp_path: Path, *, amqp_port: int | None = None) -> Path:
     """A config for the simulator's first customer, a store in tmp_path and no broker."""
     path = tmp_path / "order-watcher.toml"
     path.write_text(
@@ -275,7 +275,7 @@ def cloud_events(stdout: str) -> list[dict[str, Any]]:
 
 
 async def test_once_prints_nothing_on_the_baseline_then_one_cloud_event_per_change(
-    adobe_sim: Simulator, sim_admin: SimAdmin, tmp_path: Path
+    adobe_sim: AdobeSimulator, sim_admin: SimAdmin, tmp_path: Path
 ) -> None:
     config = str(sim_config(adobe_sim, tmp_path))
 
@@ -317,7 +317,7 @@ async def test_once_prints_nothing_on_the_baseline_then_one_cloud_event_per_chan
 
 
 async def test_once_exits_1_when_a_source_fails(
-    adobe_sim: Simulator, sim_admin: SimAdmin, tmp_path: Path
+    adobe_sim: AdobeSimulator, sim_admin: SimAdmin, tmp_path: Path
 ) -> None:
     config = str(sim_config(adobe_sim, tmp_path))
     await sim_admin.fault(kind="status", status=503, count=-1)
@@ -333,7 +333,7 @@ async def test_once_exits_1_when_a_source_fails(
 
 
 async def test_check_reports_each_dependency_and_hides_the_broker_password(
-    adobe_sim: Simulator, tmp_path: Path
+    adobe_sim: AdobeSimulator, tmp_path: Path
 ) -> None:
     config = str(sim_config(adobe_sim, tmp_path))
 

@@ -19,7 +19,7 @@ import pytest
 
 from tests import harness
 from tests.plugins.simulator import SimAdmin
-from watcher.simulator import Simulator
+from watcher.simulator import AdobeSimulator
 
 CUSTOMERS = ["1000000001", "1000000002"]
 pytestmark = pytest.mark.timeout(120)
@@ -67,7 +67,7 @@ def _logged(watcher: Watcher, text: str, times: int) -> harness.Check:
     return check
 
 
-async def complete(sim: Simulator, admin: SimAdmin, customer_id: str, order_id: str) -> None:
+async def complete(sim: AdobeSimulator, admin: SimAdmin, customer_id: str, order_id: str) -> None:
     """The order and its lines reach 1000 and every line gets a subscription id."""
     lines = [
         {"extLineItemNumber": n, "status": "1000", "subscriptionId": f"s-{order_id}-{n}"}
@@ -87,14 +87,16 @@ def quantity_key(customer_id: str, order_id: str) -> harness.EventKey:
     return ("order.line_item.quantity_changed", f"adobe_vip/{customer_id}/{order_id}", "1")
 
 
-async def bump_quantity(sim: Simulator, admin: SimAdmin, customer_id: str, order_id: str) -> None:
+async def bump_quantity(
+    sim: AdobeSimulator, admin: SimAdmin, customer_id: str, order_id: str
+) -> None:
     line = sim.state.order(customer_id, order_id)["lineItems"][0]
     patch = {"extLineItemNumber": line["extLineItemNumber"], "quantity": line["quantity"] + 1}
     await admin.patch_order(customer_id, order_id, {"lineItems": [patch]})
 
 
 async def test_sigkill_at_any_point_loses_nothing(
-    adobe_sim: Simulator, sim_admin: SimAdmin, amqp_url: str, tmp_path: Path
+    adobe_sim: AdobeSimulator, sim_admin: SimAdmin, amqp_url: str, tmp_path: Path
 ) -> None:
     db = tmp_path / "watcher.db"
     config = tmp_path / "watcher.toml"
@@ -124,7 +126,7 @@ async def test_sigkill_at_any_point_loses_nothing(
 
 
 async def _kill_and_restart(
-    sim: Simulator, admin: SimAdmin, watcher: Watcher, consumer: harness.Consumer
+    sim: AdobeSimulator, admin: SimAdmin, watcher: Watcher, consumer: harness.Consumer
 ) -> set[harness.EventKey]:
     # Between cycles: the change is delivered, then the process dies.
     await bump_quantity(sim, admin, "1000000001", "5120000003")
@@ -164,7 +166,7 @@ def _more_than(consumer: harness.Consumer, count: int) -> harness.Check:
     return check
 
 
-def _all_keys(sim: Simulator, burst: set[harness.EventKey]) -> set[harness.EventKey]:
+def _all_keys(sim: AdobeSimulator, burst: set[harness.EventKey]) -> set[harness.EventKey]:
     keys = {
         quantity_key("1000000001", "5120000003"),
         quantity_key("1000000002", "5120000006"),

@@ -18,7 +18,7 @@ from tests import harness
 from tests.plugins.simulator import SimAdmin
 from watcher import app
 from watcher.settings import Settings
-from watcher.simulator import Simulator
+from watcher.simulator import AdobeSimulator
 
 CUSTOMERS = ["1000000001", "1000000002"]
 OPEN_ORDER = ("1000000001", "5120000001")
@@ -41,7 +41,7 @@ async def serving(settings: Settings) -> AsyncIterator[None]:
         await asyncio.wait_for(task, timeout=20)
 
 
-def complete_patch(sim: Simulator, customer_id: str, order_id: str) -> dict[str, object]:
+def complete_patch(sim: AdobeSimulator, customer_id: str, order_id: str) -> dict[str, object]:
     lines = sim.state.order(customer_id, order_id)["lineItems"]
     return {
         "status": "1000",
@@ -57,7 +57,7 @@ def complete_patch(sim: Simulator, customer_id: str, order_id: str) -> dict[str,
 
 
 async def test_changes_reach_a_consumer_as_typed_cloudevents(
-    adobe_sim: Simulator, sim_admin: SimAdmin, amqp_url: str, tmp_path: Path
+    adobe_sim: AdobeSimulator, sim_admin: SimAdmin, amqp_url: str, tmp_path: Path
 ) -> None:
     db = tmp_path / "watcher.db"
     settings = harness.settings(adobe_sim, db=db, amqp_url=amqp_url, customers=CUSTOMERS)
@@ -119,7 +119,7 @@ async def test_changes_reach_a_consumer_as_typed_cloudevents(
 
 
 async def test_nothing_is_lost_while_the_broker_is_down(
-    adobe_sim: Simulator,
+    adobe_sim: AdobeSimulator,
     sim_admin: SimAdmin,
     outage_broker: harness.BrokerLike,
     tmp_path: Path,

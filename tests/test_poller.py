@@ -34,7 +34,7 @@ from watcher.core.ports import OutboxRecord, PollState, Provider, Store
 from watcher.poller import CustomerSync, Poller, summary
 from watcher.providers.adobe_vip import AdobeVip
 from watcher.settings import AuthSettings, RetrySettings, SourceSettings
-from watcher.simulator import CLIENT_ID, CLIENT_SECRET, Simulator
+from watcher.simulator import CLIENT_ID, CLIENT_SECRET, AdobeSimulator
 
 SOURCE = "adobe-test"
 CUSTOMER, OTHER = SIM_CUSTOMERS
@@ -54,7 +54,7 @@ async def no_sleep(_: float) -> None:
 class Rig:
     """The simulator, its admin API, an open store and the poller's clock."""
 
-    sim: Simulator
+    sim: AdobeSimulator
     admin: SimAdmin
     store: Store
     session: aiohttp.ClientSession
@@ -111,7 +111,7 @@ class Rig:
 
 
 @pytest.fixture
-async def rig(adobe_sim: Simulator, sim_admin: SimAdmin, tmp_path: Path) -> AsyncIterator[Rig]:
+async def rig(adobe_sim: AdobeSimulator, sim_admin: SimAdmin, tmp_path: Path) -> AsyncIterator[Rig]:
     url = f"sqlite:///{tmp_path / 'watcher.db'}"
     async with store.opened(url) as snapshots, aiohttp.ClientSession() as session:
         yield Rig(adobe_sim, sim_admin, snapshots, session, ManualClock(SIM_NOW))

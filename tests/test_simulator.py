@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -19,7 +19,15 @@ import orjson
 import pytest
 
 from tests.plugins.simulator import SIM_CUSTOMERS, SIM_NOW, ManualClock, SimAdmin
-from watcher.simulator import CLIENT_ID, AdobeVipState, Simulator, scenario, serve_forever
+from watcher.simulator import (
+    CLIENT_ID,
+    AdobeSimulator,
+    AdobeVipState,
+    Simulator,
+    adobe,
+    scenario,
+    serve_forever,
+)
 
 pytestmark = pytest.mark.timeout(5)
 
@@ -44,7 +52,7 @@ class Reply:
 class Api:
     """The vendor API with valid headers, unless a call overrides some (None drops one)."""
 
-    def __init__(self, session: aiohttp.ClientSession, sim: Simulator, token: str) -> None:
+    def __init__(self, session: aiohttp.ClientSession, sim: AdobeSimulator, token: str) -> None:
         self.session = session
         self.sim = sim
         self.token = token
@@ -82,11 +90,11 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
 
 
 @pytest.fixture
-async def api(http: aiohttp.ClientSession, adobe_sim: Simulator, sim_admin: SimAdmin) -> Api:
+async def api(http: aiohttp.ClientSession, adobe_sim: AdobeSimulator, sim_admin: SimAdmin) -> Api:
     return Api(http, adobe_sim, await sim_admin.token())
 
 
-async def token_reply(http: aiohttp.ClientSession, sim: Simulator, **form: str) -> Reply:
+async def token_reply(http: aiohttp.ClientSession, sim: AdobeSimulator, **form: str) -> Reply:
     async with http.post(sim.token_url, data=form) as reply:
         return Reply(reply.status, await reply.read(), dict(reply.headers))
 
@@ -103,7 +111,7 @@ async def five_orders(admin: SimAdmin) -> list[str]:
 
 
 async def test_token_is_issued_to_the_simulator_client(
-    http: aiohttp.ClientSession, adobe_sim: Simulator
+    http: aiohttp.ClientSession, adobe_sim: AdobeSimulator
 ) -> None:
     form = {"grant_type": "client_credentials", "client_id": CLIENT_ID}
     reply = await token_reply(http, adobe_sim, client_secret="sim-secret", **form)
@@ -120,7 +128,7 @@ async def test_token_is_issued_to_the_simulator_client(
     [("sim-client", "wrong"), ("someone-else", "sim-secret"), ("", "")],
 )
 async def test_token_is_refused_to_other_clients(
-    http: aiohttp.ClientSession, adobe_sim: Simulator, client_id: str, client_secret: str
+    http: aiohttp.ClientSession, adobe_sim: AdobeSimulator, client_id: str, client_secret: str
 ) -> None:
     reply = await token_reply(
         http,
@@ -142,7 +150,10 @@ async def test_token_expires_on_the_injected_clock(api: Api, sim_clock: ManualCl
 
 
 async def test_token_lifetime_is_configurable(
-    http: aiohttp.ClientSession, adobe_sim: Simulator, sim_admin: SimAdmin, sim_clock: ManualClock
+    http: aiohttp.ClientSession,
+    adobe_sim: AdobeSimulator,
+    sim_admin: SimAdmin,
+    sim_clock: ManualClock,
 ) -> None:
     adobe_sim.state.token_ttl_s = 60
     api = Api(http, adobe_sim, await sim_admin.token())
@@ -468,7 +479,7 @@ async def test_faults_spare_the_token_endpoint_and_admin(api: Api, sim_admin: Si
     ],
 )
 async def test_a_fault_that_makes_no_sense_is_refused(
-    http: aiohttp.ClientSession, adobe_sim: Simulator, spec: dict[str, Any]
+    http: aiohttp.ClientSession, adobe_sim: AdobeSimulator, spec: dict[str, Any]
 ) -> None:
     async with http.post(adobe_sim.base_url + "/_admin/faults", json=spec) as reply:
         assert reply.status == 400
@@ -521,7 +532,7 @@ async def test_an_order_patch_edits_lines(sim_admin: SimAdmin) -> None:
     ],
 )
 async def test_a_rejected_patch_changes_nothing(
-    http: aiohttp.ClientSession, adobe_sim: Simulator, patch: dict[str, Any]
+    http: aiohttp.ClientSession, adobe_sim: AdobeSimulator, patch: dict[str, Any]
 ) -> None:
     before = dict(adobe_sim.state.order(CUSTOMER, "5120000001"))
     url = f"{adobe_sim.base_url}/_admin/customers/{CUSTOMER}/orders/5120000001"
@@ -560,7 +571,7 @@ async def test_the_request_log_keeps_ids_but_no_secrets(api: Api, sim_admin: Sim
 # Scenarios
 
 
-async def test_the_fixture_world_is_the_documented_seed(adobe_sim: Simulator) -> None:
+async def test_the_fixture_world_is_the_documented_seed(adobe_sim: AdobeSimulator) -> None:
     world = adobe_sim.state.world()
     assert list(world) == list(SIM_CUSTOMERS)
     assert sorted(o["orderId"] for o in world[SIM_CUSTOMERS[1]]) == [
@@ -636,13 +647,18 @@ async def test_serve_forever_serves_and_advances_until_cancelled(
 ) -> None:
     state = AdobeVipState(sim_clock, random.Random(0))
     scenario.seed(state, customers=20, orders_per_customer=3, now=SIM_NOW)
-    ready: asyncio.Future[Simulator] = asyncio.get_running_loop().create_future()
-    advanced: asyncio.Queue[list[scenario.Change]] = asyncio.Queue()
+    ready: asyncio.Future[list[Simulator[Any]]] = asyncio.get_running_loop().create_future()
+    advanced: asyncio.Queue[tuple[str, Sequence[Any]]] = asyncio.Queue()
     serving = asyncio.create_task(
-        serve_forever(state, tick_s=0.01, on_ready=ready.set_result, on_advance=advanced.put_nowait)
+        serve_forever(
+            [adobe.api(state)],
+            tick_s=0.01,
+            on_ready=ready.set_result,
+            on_advance=lambda name, changes: advanced.put_nowait((name, changes)),
+        )
     )
-    sim = await ready
-    await advanced.get()
+    [sim] = await ready
+    assert (await advanced.get())[0] == "adobe_vip"
     async with http.get(sim.base_url + "/_admin/requests") as reply:
         assert reply.status == 200
     serving.cancel()

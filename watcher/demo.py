@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import random
 from datetime import UTC, datetime
-from typing import TextIO
+from typing import Any, TextIO
 
 from pydantic import SecretStr
 
@@ -21,7 +21,15 @@ from watcher import app, store
 from watcher.core import events
 from watcher.poller import CustomerSync, Poller
 from watcher.settings import AuthSettings, RetrySettings, SourceSettings
-from watcher.simulator import CLIENT_ID, CLIENT_SECRET, AdobeVipState, Simulator, scenario, server
+from watcher.simulator import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    AdobeVipState,
+    Simulator,
+    adobe,
+    scenario,
+    server,
+)
 
 DEMO_SOURCE = "adobe-demo"
 
@@ -37,12 +45,12 @@ async def run(
     """Simulator and watcher side by side until interrupted or `duration_s` has passed."""
     state = AdobeVipState(rng=random.Random(7))
     customer_ids = scenario.seed(state, customers=customers, orders_per_customer=4, now=_now())
-    ready: asyncio.Future[Simulator] = asyncio.get_running_loop().create_future()
+    ready: asyncio.Future[list[Simulator[Any]]] = asyncio.get_running_loop().create_future()
     async with asyncio.TaskGroup() as group:
         simulator = group.create_task(
-            server.serve_forever(state, tick_s=tick_s, on_ready=ready.set_result)
+            server.serve_forever([adobe.api(state)], tick_s=tick_s, on_ready=ready.set_result)
         )
-        sim = await ready
+        [sim] = await ready
         _say(out, f"simulator: Adobe VIP Marketplace API at {sim.base_url}")
         _say(out, f"customers: {', '.join(customer_ids)}; orders change every {tick_s:g}s")
         source = _source(sim, customer_ids, poll_interval_s=poll_interval_s)
@@ -64,7 +72,7 @@ async def _watch(source: SourceSettings, out: TextIO) -> None:
         await poller.run()
 
 
-def _source(sim: Simulator, customers: list[str], *, poll_interval_s: float) -> SourceSettings:
+def _source(sim: Simulator[Any], customers: list[str], *, poll_interval_s: float) -> SourceSettings:
     return SourceSettings(
         name=DEMO_SOURCE,
         provider="adobe_vip",
@@ -121,4 +129,4 @@ async def simulate(*, host: str, port: int, customers: int, orders: int, tick_s:
     state = AdobeVipState()
     seeded = scenario.seed(state, customers=customers, orders_per_customer=orders, now=_now())
     print(f"simulating customers {seeded[0]}..{seeded[-1]} on http://{host}:{port}", flush=True)
-    await server.serve_forever(state, host=host, port=port, tick_s=tick_s or None)
+    await server.serve_forever([adobe.api(state)], host=host, port=port, tick_s=tick_s or None)

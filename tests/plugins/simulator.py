@@ -1,7 +1,7 @@
 """Pytest fixtures for the bundled vendor simulator, served over real sockets on 127.0.0.1.
 
 - `sim_clock`: a `ManualClock` standing at SIM_NOW; it moves only when a test says so.
-- `adobe_sim`: a running Adobe VIP simulator (`watcher.simulator.Simulator`) with a fresh,
+- `adobe_sim`: a running Adobe VIP simulator (`watcher.simulator.AdobeSimulator`) with a fresh,
   seeded world per test; `.base_url`, `.token_url`, `.state`.
 - `sim_admin`: `SimAdmin`, the simulator's admin API over HTTP, plus `token()`.
 
@@ -19,7 +19,15 @@ from typing import Any
 import aiohttp
 import pytest
 
-from watcher.simulator import CLIENT_ID, CLIENT_SECRET, AdobeVipState, Simulator, running, scenario
+from watcher.simulator import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    AdobeSimulator,
+    AdobeVipState,
+    adobe,
+    running,
+    scenario,
+)
 
 SIM_NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 SIM_CUSTOMERS = ("1000000001", "1000000002")
@@ -42,7 +50,7 @@ class ManualClock:
 class SimAdmin:
     """The simulator's admin API over HTTP. Every call fails the test on a non-2xx reply."""
 
-    def __init__(self, session: aiohttp.ClientSession, sim: Simulator) -> None:
+    def __init__(self, session: aiohttp.ClientSession, sim: AdobeSimulator) -> None:
         self._session = session
         self._sim = sim
 
@@ -127,7 +135,7 @@ def sim_clock() -> ManualClock:
 
 
 @pytest.fixture
-async def adobe_sim(sim_clock: ManualClock) -> AsyncIterator[Simulator]:
+async def adobe_sim(sim_clock: ManualClock) -> AsyncIterator[AdobeSimulator]:
     """A running Adobe VIP simulator with a fresh world, on a free port of 127.0.0.1.
 
     Seed: `scenario.seed(customers=2, orders_per_customer=5, rng_seed=7, now=SIM_NOW)`, so
@@ -145,12 +153,12 @@ async def adobe_sim(sim_clock: ManualClock) -> AsyncIterator[Simulator]:
         rng_seed=7,
         now=SIM_NOW,
     )
-    async with running(state) as sim:
+    async with running(adobe.api(state)) as sim:
         yield sim
 
 
 @pytest.fixture
-async def sim_admin(adobe_sim: Simulator) -> AsyncIterator[SimAdmin]:
+async def sim_admin(adobe_sim: AdobeSimulator) -> AsyncIterator[SimAdmin]:
     """The admin API of `adobe_sim`, with its own HTTP session."""
     async with aiohttp.ClientSession() as session:
         yield SimAdmin(session, adobe_sim)

@@ -90,13 +90,16 @@ def _value(value: Any, raw: Any) -> events.Value:
     return events.Value(value=None if value is None else str(value), raw=raw)
 
 
+def _field(order: Order, name: str) -> events.Value:
+    """An order-level value and its raw twin (`status` and `status_raw`, ...)."""
+    return _value(getattr(order, name), getattr(order, f"{name}_raw"))
+
+
 def _status(
     before: Order, after: Order, _: str | None, common: dict[str, Any]
 ) -> events.OrderEvent:
     return events.OrderStatusChanged(
-        before=_value(before.status, before.status_raw),
-        after=_value(after.status, after.status_raw),
-        **common,
+        before=_field(before, "status"), after=_field(after, "status"), **common
     )
 
 
@@ -104,9 +107,7 @@ def _payment(
     before: Order, after: Order, _: str | None, common: dict[str, Any]
 ) -> events.OrderEvent:
     return events.PaymentChanged(
-        before=_value(before.payment, before.payment_raw),
-        after=_value(after.payment, after.payment_raw),
-        **common,
+        before=_field(before, "payment"), after=_field(after, "payment"), **common
     )
 
 
@@ -116,8 +117,8 @@ def _provisioning(
     if key is None:
         return events.ProvisioningChanged(
             line_key=None,
-            before=_value(before.fulfilment, before.fulfilment_raw),
-            after=_value(after.fulfilment, after.fulfilment_raw),
+            before=_field(before, "fulfilment"),
+            after=_field(after, "fulfilment"),
             **common,
         )
     old, new = _lines(before, after, key)
