@@ -179,7 +179,7 @@ BAD_VALUES: list[tuple[str, str, str, str]] = [
         'poll_interval_s = "often"',
         "sources.0.poll_interval_s",
     ),
-    ("unknown provider", 'provider = "adobe_vip"', 'provider = "zuora"', "sources.0.provider"),
+    ("unknown provider", 'provider = "adobe_vip"', 'provider = "shopify"', "sources.0.provider"),
     ("unknown key", 'exchange = "orders"', 'exhange = "orders"', "amqp.exhange"),
     (
         "no customers",

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
@@ -22,9 +22,10 @@ import aiohttp
 from watcher import store
 from watcher.bus.publisher import Publisher
 from watcher.bus.relay import Relay
-from watcher.core.errors import BusError, ProviderError, StoreError
+from watcher.core.errors import BusError, ConfigError, ProviderError, StoreError
 from watcher.core.ports import Provider, Store
 from watcher.poller import CustomerSync, Poller, summary
+from watcher.providers import guard
 from watcher.providers.adobe_vip import AdobeVip
 from watcher.settings import Settings, SourceSettings
 
@@ -36,10 +37,22 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+_ADAPTERS: dict[str, Callable[[SourceSettings, aiohttp.ClientSession], Provider]] = {
+    "adobe_vip": AdobeVip,
+}
+
+
 def build_provider(source: SourceSettings, session: aiohttp.ClientSession) -> Provider:
-    match source.provider:
-        case "adobe_vip":
-            return AdobeVip(source, session)
+    """The source's vendor adapter behind its circuit breaker."""
+    adapter = _ADAPTERS.get(source.provider)
+    if adapter is None:
+        raise ConfigError(f"sources.{source.name}.provider", f"{source.provider} is not available")
+    breaker = guard.CircuitBreaker(
+        source.name,
+        failures=source.limits.breaker_failures,
+        open_s=source.limits.breaker_open_s,
+    )
+    return guard.Guarded(adapter(source, session), breaker)
 
 
 @contextlib.asynccontextmanager

@@ -84,12 +84,21 @@ class HttpSettings(_Section):
 
 
 class AuthSettings(_Section):
+    """OAuth client credentials, plus what some vendors need besides.
+
+    `scope` and `resource` default per vendor when left out (Adobe IMS scopes, the Partner
+    Center audience). `refresh_token` is Partner Center's app+user grant, which its
+    provisioning-status endpoint requires.
+    """
+
     token_url: str | None = None
     client_id: str = ""
     client_secret: SecretStr = SecretStr("")
     client_secret_file: Path | None = None
     api_key: SecretStr | None = None
-    scope: str = "openid,AdobeID,read_organizations"
+    scope: str | None = None
+    resource: str | None = None
+    refresh_token: SecretStr | None = None
     refresh_before_expiry_s: float = Field(default=180.0, ge=0)
 
     @model_validator(mode="after")
@@ -110,9 +119,36 @@ class RetrySettings(_Section):
     max_delay_s: float = Field(default=30.0, gt=0)
 
 
+class LimitSettings(_Section):
+    """Per-source politeness: a request-rate limit and a circuit breaker.
+
+    `rate_per_s` and `burst` default to the vendor's documented limits (see the README).
+    After `breaker_failures` failed fetches in a row the source stops calling the vendor
+    for `breaker_open_s`, then lets one probe through.
+    """
+
+    rate_per_s: float | None = Field(default=None, gt=0)
+    burst: int | None = Field(default=None, ge=1)
+    breaker_failures: int = Field(default=5, ge=1)
+    breaker_open_s: float = Field(default=60.0, gt=0)
+
+
+class PartnerCenterSettings(_Section):
+    provisioning: bool = True  # ask provisioningstatus (needs auth.refresh_token)
+
+
+class ElasticPathSettings(_Section):
+    customer_filter: Literal["customer_id", "account_id"] = "customer_id"
+    updated_overlap_s: float = Field(default=300.0, ge=0)
+
+
+PROVIDERS = ("adobe_vip", "partner_center", "elastic_path", "zuora")
+Provider = Literal["adobe_vip", "partner_center", "elastic_path", "zuora"]
+
+
 class SourceSettings(_Section):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    provider: Literal["adobe_vip"]
+    provider: Provider
     base_url: str = Field(pattern=r"^https?://")
     customers: list[str] = Field(min_length=1)
     poll_interval_s: float = Field(default=120.0, gt=0)
@@ -125,7 +161,10 @@ class SourceSettings(_Section):
     timeout_s: float = Field(default=30.0, gt=0)
     auth: AuthSettings = Field(default_factory=AuthSettings)
     retry: RetrySettings = Field(default_factory=RetrySettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
     stuck: dict[str, DurationS] = Field(default_factory=dict)
+    partner_center: PartnerCenterSettings = Field(default_factory=PartnerCenterSettings)
+    elastic_path: ElasticPathSettings = Field(default_factory=ElasticPathSettings)
 
 
 class Settings(_Section):

@@ -42,13 +42,17 @@ from pydantic.alias_generators import to_camel
 
 from watcher.core.errors import ConfigError, MalformedReplyError
 from watcher.core.models import LineItem, Order, OrderStatus, Provisioning
-from watcher.providers import http, tokens
+from watcher.providers import guard, http, tokens
 from watcher.settings import SourceSettings
 
 log = logging.getLogger(__name__)
 
 PROVIDER = "adobe_vip"
 FULL_RELIST_START = datetime(2000, 1, 1, tzinfo=UTC)
+SCOPE = "openid,AdobeID,read_organizations"
+# Adobe documents no rate limit ("no limiting is done"), yet has a 429 code: stay modest.
+RATE_PER_S = 10.0
+BURST = 20
 FAILED_CODES = frozenset({"1004", "1020", "1022", "1024", "1026"})
 _STATUSES = {
     "1000": OrderStatus.COMPLETED,
@@ -188,11 +192,16 @@ class AdobeVip:
         self._sleep = sleep
         self._rng = rng if rng is not None else random.Random()
         self._base_url = source.base_url.rstrip("/")
+        self._limiter = guard.RateLimiter.for_source(
+            source.limits, default_rate_per_s=RATE_PER_S, default_burst=BURST
+        )
         self._tokens = tokens.TokenCache(
             session,
             source.auth,
             token_url=source.auth.token_url,
             timeout_s=source.timeout_s,
+            fields={"scope": source.auth.scope or SCOPE},
+            limiter=self._limiter,
             clock=clock,
         )
         api_key = source.auth.api_key
@@ -254,6 +263,7 @@ class AdobeVip:
                 timeout_s=self._source.timeout_s,
                 headers=self._headers(token),
                 secrets=(token, *self._tokens.secrets, self._key_secret),
+                limiter=self._limiter,
             )
             document = http.decode_json(reply, what=what)
             return parse_page(

@@ -45,6 +45,7 @@ from watcher.core.errors import (
     PermanentProviderError,
     TransientProviderError,
 )
+from watcher.providers import guard
 from watcher.settings import RetrySettings
 
 log = logging.getLogger(__name__)
@@ -81,8 +82,14 @@ async def request(
     headers: Mapping[str, str] | None = None,
     data: Mapping[str, str] | None = None,
     secrets: Collection[str] = (),
+    limiter: guard.RateLimiter | None = None,
 ) -> Reply:
-    """Send one request and return its successful reply, or raise a `ProviderError`."""
+    """Send one request and return its successful reply, or raise a `ProviderError`.
+
+    With a `limiter`, the request waits for the source's rate limit first.
+    """
+    if limiter is not None:
+        await limiter.acquire()
     reply = await _send(
         session, method, url, what=what, timeout_s=timeout_s, headers=headers, data=data
     )

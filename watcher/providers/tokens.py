@@ -1,8 +1,10 @@
-"""Client-credentials access tokens, cached and shared by every call of one vendor account.
+"""OAuth access tokens, cached and shared by every call of one vendor account.
 
-A token is fetched with the OAuth client-credentials grant (a form POST of grant_type,
-client_id, client_secret and scope) and reused until `refresh_before_expiry_s` before it
-expires, on an injected monotonic clock. When the vendor refuses a token anyway (401, e.g.
+A token is fetched with the client-credentials grant (a form POST of grant_type, client_id,
+client_secret and the vendor's extra `fields`, such as scope or resource), or with the
+refresh-token grant where a vendor needs a user's delegation (Partner Center's app+user),
+and reused until `refresh_before_expiry_s` before it expires, on an injected monotonic
+clock. When the vendor refuses a token anyway (401, e.g.
 revoked), `authorized` refreshes once and repeats the call once; a second refusal is
 permanent. Concurrent callers share one refresh: whoever holds the lock fetches, the others
 find the new token when they get the lock and use it.
@@ -17,15 +19,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field
 
 from watcher.core.errors import PermanentProviderError
-from watcher.providers import http
+from watcher.providers import guard, http
 from watcher.settings import AuthSettings
 
 log = logging.getLogger(__name__)
@@ -57,11 +59,19 @@ class TokenCache:
         *,
         token_url: str,
         timeout_s: float,
+        fields: Mapping[str, str] | None = None,
+        grant: Literal["client_credentials", "refresh_token"] = "client_credentials",
+        limiter: guard.RateLimiter | None = None,
         clock: Clock = time.monotonic,
     ) -> None:
+        if grant == "refresh_token" and auth.refresh_token is None:
+            raise ValueError("the refresh-token grant needs auth.refresh_token")
         self._session = session
         self._auth = auth
         self._token_url = token_url
+        self._fields = dict(fields or {})
+        self._grant = grant
+        self._limiter = limiter
         self._timeout_s = timeout_s
         self._clock = clock
         self._lock = asyncio.Lock()
@@ -69,9 +79,10 @@ class TokenCache:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """What must never appear in a message: the client secret and the current token."""
+        """What must never appear in a message: the client secret, tokens."""
         token = self._token.value if self._token is not None else ""
-        return (self._auth.client_secret.get_secret_value(), token)
+        refresh = self._auth.refresh_token.get_secret_value() if self._auth.refresh_token else ""
+        return tuple(s for s in (self._auth.client_secret.get_secret_value(), token, refresh) if s)
 
     async def token(self) -> str:
         """A token that is not about to expire, fetching one if needed."""
@@ -119,6 +130,7 @@ class TokenCache:
                 timeout_s=self._timeout_s,
                 data=self._form(),
                 secrets=self.secrets,
+                limiter=self._limiter,
             )
         except http.Unauthorized as exc:
             raise PermanentProviderError(str(exc)) from exc
@@ -132,9 +144,11 @@ class TokenCache:
         )
 
     def _form(self) -> dict[str, str]:
-        return {
-            "grant_type": "client_credentials",
+        form = {
+            "grant_type": self._grant,
             "client_id": self._auth.client_id,
             "client_secret": self._auth.client_secret.get_secret_value(),
-            "scope": self._auth.scope,
         }
+        if self._grant == "refresh_token" and self._auth.refresh_token is not None:
+            form["refresh_token"] = self._auth.refresh_token.get_secret_value()
+        return form | self._fields

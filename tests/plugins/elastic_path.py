@@ -1,0 +1,1 @@
+"""Pytest fixtures: the elastic_path simulator (filled in by its owner)."""

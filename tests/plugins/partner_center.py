@@ -1,0 +1,1 @@
+"""Pytest fixtures: the partner_center simulator (filled in by its owner)."""

@@ -1,0 +1,1 @@
+"""Pytest fixtures: the zuora simulator (filled in by its owner)."""

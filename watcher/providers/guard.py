@@ -1,0 +1,173 @@
+"""Politeness towards a vendor: a request-rate limit and a circuit breaker, per source.
+
+`RateLimiter` is a token bucket: `rate_per_s` requests per second on average, bursts of up
+to `burst`. Every vendor request of a source (token calls included) takes a token first;
+a vendor that tells us its budget is spent (Zuora's RateLimit-* headers, a 429's
+Retry-After) can `pause` the whole source until its window resets.
+
+`CircuitBreaker` watches whole fetches. After `failures` transient failures in a row it
+opens: fetches fail at once, without calling the vendor, for `open_s`. Then it lets one
+fetch through as a probe (half-open): success closes it, failure opens it again. Permanent
+errors (a wrong customer id, a forbidden account) say nothing about the vendor's health and
+do not count. Every change of state is logged once.
+
+`Guarded` wraps any `Provider` with a breaker, so adapters stay unaware of it. Time comes
+from injected clocks so tests control it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from enum import StrEnum
+
+from watcher.core.errors import PermanentProviderError, TransientProviderError
+from watcher.core.models import Order
+from watcher.core.ports import Provider
+from watcher.settings import LimitSettings
+
+log = logging.getLogger(__name__)
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class RateLimiter:
+    """A token bucket shared by every request of one source."""
+
+    def __init__(
+        self,
+        *,
+        rate_per_s: float,
+        burst: int,
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self.rate_per_s = rate_per_s
+        self.burst = burst
+        self._clock = clock
+        self._sleep = sleep
+        self._tokens = float(burst)
+        self._updated = clock()
+        self._paused_until = 0.0
+        self._lock = asyncio.Lock()
+
+    @classmethod
+    def for_source(
+        cls, limits: LimitSettings, *, default_rate_per_s: float, default_burst: int
+    ) -> RateLimiter:
+        return cls(
+            rate_per_s=limits.rate_per_s or default_rate_per_s,
+            burst=limits.burst or default_burst,
+        )
+
+    async def acquire(self) -> None:
+        """Wait until a request may go out, then take its token."""
+        async with self._lock:
+            while (delay_s := self._delay_s()) > 0:
+                await self._sleep(delay_s)
+            self._tokens -= 1
+
+    def pause(self, seconds: float) -> None:
+        """Send nothing for `seconds` (the vendor said its budget is spent)."""
+        self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+    def _delay_s(self) -> float:
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate_per_s)
+        self._updated = now
+        if now < self._paused_until:
+            return self._paused_until - now
+        return 0.0 if self._tokens >= 1 else (1 - self._tokens) / self.rate_per_s
+
+
+class CircuitState(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class CircuitOpenError(TransientProviderError):
+    """The breaker is open: the vendor was not called."""
+
+
+class CircuitBreaker:
+    """Stops calling a failing vendor for a while; see the module docstring."""
+
+    def __init__(
+        self, source: str, *, failures: int, open_s: float, clock: Clock = time.monotonic
+    ) -> None:
+        self._source = source
+        self._threshold = failures
+        self._open_s = open_s
+        self._clock = clock
+        self._failures = 0
+        self._opened_at = 0.0
+        self._probing = False
+        self.state = CircuitState.CLOSED
+
+    def before_call(self) -> None:
+        """Raise `CircuitOpenError` unless a call may go out now."""
+        if self.state is CircuitState.CLOSED:
+            return
+        remaining_s = self._opened_at + self._open_s - self._clock()
+        if self.state is CircuitState.OPEN and remaining_s <= 0:
+            self.state = CircuitState.HALF_OPEN
+            log.info("source %s: probing the vendor again", self._source)
+        if self.state is CircuitState.HALF_OPEN and not self._probing:
+            self._probing = True
+            return
+        raise CircuitOpenError(
+            f"source {self._source}: vendor calls paused after {self._failures} failures in a "
+            f"row; next probe in {max(remaining_s, 0):.0f}s",
+            retry_after_s=max(remaining_s, 0),
+        )
+
+    def succeeded(self) -> None:
+        if self.state is not CircuitState.CLOSED:
+            log.info("source %s: the vendor answers again; circuit closed", self._source)
+        self.state, self._failures, self._probing = CircuitState.CLOSED, 0, False
+
+    def failed(self) -> None:
+        self._failures += 1
+        self._probing = False
+        if self.state is CircuitState.HALF_OPEN or (
+            self.state is CircuitState.CLOSED and self._failures >= self._threshold
+        ):
+            self.state, self._opened_at = CircuitState.OPEN, self._clock()
+            log.warning(
+                "source %s: %d failed fetches in a row; pausing vendor calls for %.0fs",
+                self._source,
+                self._failures,
+                self._open_s,
+            )
+
+    def released(self) -> None:
+        """A probe ended with neither success nor a vendor failure (e.g. cancelled)."""
+        self._probing = False
+
+
+class Guarded:
+    """A `Provider` behind a circuit breaker."""
+
+    def __init__(self, provider: Provider, breaker: CircuitBreaker) -> None:
+        self._provider = provider
+        self.breaker = breaker
+
+    async def fetch_orders(self, customer_id: str, *, since: datetime | None) -> list[Order]:
+        self.breaker.before_call()
+        try:
+            orders = await self._provider.fetch_orders(customer_id, since=since)
+        except PermanentProviderError:
+            self.breaker.released()
+            raise
+        except TransientProviderError:
+            self.breaker.failed()
+            raise
+        except BaseException:
+            self.breaker.released()
+            raise
+        self.breaker.succeeded()
+        return orders
