@@ -438,7 +438,9 @@ class Recording:
     def __post_init__(self) -> None:
         self.gate.set()
 
-    async def fetch_orders(self, customer_id: str, *, since: datetime | None) -> list[Order]:
+    async def fetch_orders(
+        self, customer_id: str, *, since: datetime | None, changed_since: datetime | None = None
+    ) -> list[Order]:
         self.in_flight += 1
         self.most_in_flight = max(self.most_in_flight, self.in_flight)
         self.started.append(customer_id)
@@ -446,7 +448,9 @@ class Recording:
         try:
             await self.gate.wait()
             await asyncio.sleep(self.hold_s)
-            return await self.inner.fetch_orders(customer_id, since=since)
+            return await self.inner.fetch_orders(
+                customer_id, since=since, changed_since=changed_since
+            )
         finally:
             self.in_flight -= 1
             self.finished.append(customer_id)

@@ -177,7 +177,9 @@ class Poller:
         now = self._clock()
         full = self._full_relist_due(state, now)
         since = None if full else now - timedelta(days=self._source.lookback_days)
-        orders = await self._provider.fetch_orders(customer_id, since=since)
+        orders = await self._provider.fetch_orders(
+            customer_id, since=since, changed_since=None if full else state.last_success_at
+        )
         stored = await self._store.load_snapshots(
             self.name, customer_id, [order.order_id for order in orders]
         )

@@ -52,10 +52,15 @@ class Provider(Protocol):
     """Fetches one customer's orders from a vendor, all or nothing.
 
     Raises a `ProviderError`; a fetch that fails part-way returns nothing at all.
-    `since=None` asks for a full re-list.
+    `since=None` asks for a full re-list; otherwise `since` is the start of the creation
+    window the source looks back over. `changed_since`, when given, is the time of the
+    customer's last successful sync: vendors that can filter by update time use it (with
+    an overlap of their own) to ask only for orders changed since; the others ignore it.
     """
 
-    async def fetch_orders(self, customer_id: str, *, since: datetime | None) -> list[Order]: ...
+    async def fetch_orders(
+        self, customer_id: str, *, since: datetime | None, changed_since: datetime | None = None
+    ) -> list[Order]: ...
 
 
 class SnapshotStore(Protocol):

@@ -208,8 +208,13 @@ class AdobeVip:
         self._api_key = api_key.get_secret_value() if api_key else source.auth.client_id
         self._key_secret = api_key.get_secret_value() if api_key else ""
 
-    async def fetch_orders(self, customer_id: str, *, since: datetime | None) -> list[Order]:
-        """Every page of the customer's orders from `since`, or a ProviderError and nothing."""
+    async def fetch_orders(
+        self, customer_id: str, *, since: datetime | None, changed_since: datetime | None = None
+    ) -> list[Order]:
+        """Every page of the customer's orders from `since`, or a ProviderError and nothing.
+
+        Adobe cannot filter by update time, so `changed_since` is not used.
+        """
         url: str | None = self._first_url(customer_id, since=since)
         visited: set[str] = set()
         orders: dict[str, Order] = {}

@@ -156,10 +156,14 @@ class Guarded:
         self._provider = provider
         self.breaker = breaker
 
-    async def fetch_orders(self, customer_id: str, *, since: datetime | None) -> list[Order]:
+    async def fetch_orders(
+        self, customer_id: str, *, since: datetime | None, changed_since: datetime | None = None
+    ) -> list[Order]:
         self.breaker.before_call()
         try:
-            orders = await self._provider.fetch_orders(customer_id, since=since)
+            orders = await self._provider.fetch_orders(
+                customer_id, since=since, changed_since=changed_since
+            )
         except PermanentProviderError:
             self.breaker.released()
             raise
