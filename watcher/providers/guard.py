@@ -108,21 +108,22 @@ class CircuitBreaker:
         self._probing = False
         self.state = CircuitState.CLOSED
 
-    def before_call(self) -> None:
-        """Raise `CircuitOpenError` unless a call may go out now."""
+    def before_call(self) -> bool:
+        """Raise `CircuitOpenError` unless a call may go out now; True for the probe."""
         if self.state is CircuitState.CLOSED:
-            return
+            return False
         remaining_s = self._opened_at + self._open_s - self._clock()
         if self.state is CircuitState.OPEN and remaining_s <= 0:
             self.state = CircuitState.HALF_OPEN
             log.info("source %s: probing the vendor again", self._source)
         if self.state is CircuitState.HALF_OPEN and not self._probing:
             self._probing = True
-            return
+            return True
+        paused = f"source {self._source}: vendor calls paused after {self._failures} failures"
+        if self.state is CircuitState.HALF_OPEN:
+            raise CircuitOpenError(f"{paused}; a probe is under way", retry_after_s=self._open_s)
         raise CircuitOpenError(
-            f"source {self._source}: vendor calls paused after {self._failures} failures in a "
-            f"row; next probe in {max(remaining_s, 0):.0f}s",
-            retry_after_s=max(remaining_s, 0),
+            f"{paused} in a row; next probe in {remaining_s:.0f}s", retry_after_s=remaining_s
         )
 
     def succeeded(self) -> None:
@@ -144,9 +145,14 @@ class CircuitBreaker:
                 self._open_s,
             )
 
-    def released(self) -> None:
-        """A probe ended with neither success nor a vendor failure (e.g. cancelled)."""
-        self._probing = False
+    def released(self, *, probe: bool) -> None:
+        """A call ended with neither success nor a vendor failure (e.g. cancelled).
+
+        Only the probe itself frees the probe slot: a call that began before the circuit
+        opened must not let a second probe out.
+        """
+        if probe:
+            self._probing = False
 
 
 class Guarded:
@@ -159,19 +165,19 @@ class Guarded:
     async def fetch_orders(
         self, customer_id: str, *, since: datetime | None, changed_since: datetime | None = None
     ) -> list[Order]:
-        self.breaker.before_call()
+        probe = self.breaker.before_call()
         try:
             orders = await self._provider.fetch_orders(
                 customer_id, since=since, changed_since=changed_since
             )
         except PermanentProviderError:
-            self.breaker.released()
+            self.breaker.released(probe=probe)
             raise
         except TransientProviderError:
             self.breaker.failed()
             raise
         except BaseException:
-            self.breaker.released()
+            self.breaker.released(probe=probe)
             raise
         self.breaker.succeeded()
         return orders
