@@ -27,6 +27,7 @@ from watcher.core.ports import Provider, Store
 from watcher.poller import CustomerSync, Poller, summary
 from watcher.providers import guard
 from watcher.providers.adobe_vip import AdobeVip
+from watcher.providers.partner_center import PartnerCenter
 from watcher.settings import Settings, SourceSettings
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ def utc_now() -> datetime:
 
 _ADAPTERS: dict[str, Callable[[SourceSettings, aiohttp.ClientSession], Provider]] = {
     "adobe_vip": AdobeVip,
+    "partner_center": PartnerCenter,
 }
 
 

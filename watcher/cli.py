@@ -1,7 +1,7 @@
 """The `order-watcher` command line.
 
-Exit codes: 0 success, 1 a dependency failed (`check`, `once` with failed sources),
-2 bad configuration or usage. Only this module configures logging handlers.
+Exit codes: 0 success, 1 a dependency failed (`check`, `once` with failed sources, `tail`
+without a broker), 2 bad configuration or usage. Only this module configures logging handlers.
 """
 
 from __future__ import annotations
@@ -14,7 +14,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from watcher import app, demo, logs, settings
-from watcher.core.errors import ConfigError
+from watcher.bus import tail
+from watcher.core.errors import BusError, ConfigError
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -44,9 +45,22 @@ def _parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=text, description=text)
         command.add_argument("--config", type=Path, help="TOML file (default: $WATCHER_CONFIG)")
         command.set_defaults(handler=handler)
+    _add_tail(commands)
     _add_demo(commands)
     _add_simulate(commands)
     return parser
+
+
+def _add_tail(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    text = "print events from the broker as they are published (a temporary queue of its own)"
+    command = commands.add_parser("tail", help=text, description=text)
+    command.add_argument(
+        "patterns", nargs="*", default=["#"], help="routing-key patterns (default: #)"
+    )
+    command.add_argument("--config", type=Path, help="TOML file; without one, the defaults")
+    command.add_argument("--json", action="store_true", help="print each event as a JSON line")
+    command.add_argument("--limit", type=int, default=None, help="stop after this many events")
+    command.set_defaults(handler=_tail)
 
 
 def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -70,11 +84,15 @@ def _add_simulate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     command.set_defaults(handler=_simulate)
 
 
-def _load(args: argparse.Namespace) -> settings.Settings:
-    path = args.config or (
-        Path(os.environ["WATCHER_CONFIG"]) if "WATCHER_CONFIG" in os.environ else None
-    )
-    if path is None:
+def _config_path(args: argparse.Namespace) -> Path | None:
+    if args.config is not None:
+        return Path(args.config)
+    return Path(os.environ["WATCHER_CONFIG"]) if "WATCHER_CONFIG" in os.environ else None
+
+
+def _load(args: argparse.Namespace, *, required: bool = True) -> settings.Settings:
+    path = _config_path(args)
+    if path is None and required:
         raise ConfigError("--config", "give a config file with --config PATH or WATCHER_CONFIG")
     loaded = settings.load(path)
     logs.configure(style=loaded.log_format, level=args.log_level)
@@ -103,6 +121,24 @@ def _check(args: argparse.Namespace) -> int:
     for check in checks:
         print(f"{'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}")
     return EXIT_OK if all(check.ok for check in checks) else EXIT_FAILED
+
+
+def _tail(args: argparse.Namespace) -> int:
+    loaded = _load(args, required=False)
+    try:
+        asyncio.run(
+            tail.tail(
+                loaded.amqp,
+                patterns=args.patterns,
+                out=sys.stdout,
+                json_lines=args.json,
+                limit=args.limit,
+            )
+        )
+    except BusError as exc:
+        print(f"order-watcher: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 def _demo(args: argparse.Namespace) -> int:

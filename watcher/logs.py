@@ -33,6 +33,6 @@ def configure(*, style: Literal["plain", "json"] = "plain", level: str = "INFO")
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # aio-pika and aiormq narrate every reconnect attempt; our relay says it once.
+    # aio-pika and aiormq narrate every failed connect; our relay and tail say it once.
     for noisy in ("aio_pika", "aiormq"):
-        logging.getLogger(noisy).setLevel(logging.ERROR)
+        logging.getLogger(noisy).setLevel(logging.CRITICAL)

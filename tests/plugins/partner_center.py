@@ -1,1 +1,133 @@
-"""Pytest fixtures: the partner_center simulator (filled in by its owner)."""
+"""Pytest fixtures for the Partner Center simulator, served over real sockets on 127.0.0.1.
+
+- `pc_sim`: a running Partner Center simulator (`Simulator[PartnerCenterState]`) with a
+  fresh, seeded world per test, on `sim_clock`; `.base_url`, `.token_url`, `.state`.
+- `pc_admin`: `PcAdmin`, the simulator's admin API over HTTP, plus `token(kind)`.
+- `pc_customer`: the first seeded customer's tenant id.
+
+Credentials: `watcher.simulator.partner_center.CLIENT_ID`, `CLIENT_SECRET`, and
+`REFRESH_TOKEN` for app+user; the resource is `RESOURCE`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.plugins.simulator import SIM_NOW, ManualClock
+from watcher.simulator import partner_center, partner_center_scenario
+from watcher.simulator.partner_center import PartnerCenterState
+from watcher.simulator.server import Simulator, running
+
+PC_CUSTOMERS = 2
+PC_ORDERS_PER_CUSTOMER = 5
+PC_LISTING_LAG_S = 120.0
+PcSimulator = Simulator[PartnerCenterState]
+
+
+class PcAdmin:
+    """The simulator's admin API over HTTP. Every call fails the test on a non-2xx reply."""
+
+    def __init__(self, session: aiohttp.ClientSession, sim: PcSimulator) -> None:
+        self._session = session
+        self._sim = sim
+
+    async def create_order(self, customer_id: str, order: Mapping[str, Any]) -> dict[str, Any]:
+        """Store an order from a partial one (id, status, lineItems, creationDate, ...)."""
+        return await self._object("POST", f"/_admin/customers/{customer_id}/orders", order)
+
+    async def patch_order(
+        self, customer_id: str, order_id: str, patch: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """Apply a patch: order fields, lineItems updates, addLines, listed."""
+        path = f"/_admin/customers/{customer_id}/orders/{order_id}"
+        return await self._object("PATCH", path, patch)
+
+    async def set_provisioning(
+        self, customer_id: str, order_id: str, statuses: Mapping[str, str | None]
+    ) -> dict[str, Any]:
+        """Set lines' provisioning status: {"<lineItemNumber>": "fulfilled" | ... | None}."""
+        path = f"/_admin/customers/{customer_id}/orders/{order_id}/provisioning"
+        return await self._object("PUT", path, statuses)
+
+    async def fault(self, **spec: Any) -> dict[str, Any]:
+        """Register a fault on /v1 calls (kind, status, retry_after_s, count, path_contains)."""
+        body = {key: value for key, value in spec.items() if value is not None}
+        return await self._object("POST", "/_admin/faults", body)
+
+    async def revoke_tokens(self) -> int:
+        return int((await self._object("POST", "/_admin/tokens/revoke"))["revoked"])
+
+    async def advance(self) -> list[dict[str, Any]]:
+        return list((await self._object("POST", "/_admin/advance"))["changes"])
+
+    async def requests(self) -> list[dict[str, Any]]:
+        """The request log, oldest first (admin calls are not in it)."""
+        entries = await self._call("GET", "/_admin/requests")
+        assert isinstance(entries, list)
+        return entries
+
+    async def clear_requests(self) -> int:
+        return int((await self._object("DELETE", "/_admin/requests"))["cleared"])
+
+    async def token(self, kind: str = "app") -> str:
+        """A fresh access token: "app" (client credentials) or "user" (refresh token)."""
+        form = {"client_id": partner_center.CLIENT_ID}
+        form |= {"client_secret": partner_center.CLIENT_SECRET, "resource": partner_center.RESOURCE}
+        if kind == "user":
+            form |= {"grant_type": "refresh_token", "refresh_token": partner_center.REFRESH_TOKEN}
+        else:
+            form["grant_type"] = "client_credentials"
+        async with self._session.post(self._sim.token_url, data=form) as reply:
+            assert reply.status == 200, await reply.text()
+            return str((await reply.json())["access_token"])
+
+    async def _object(
+        self, method: str, path: str, body: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        reply = await self._call(method, path, body)
+        assert isinstance(reply, dict)
+        return reply
+
+    async def _call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        async with self._session.request(method, self._sim.base_url + path, json=body) as reply:
+            assert reply.status < 300, f"{method} {path} -> {reply.status}: {await reply.text()}"
+            return await reply.json()
+
+
+@pytest.fixture
+async def pc_sim(sim_clock: ManualClock) -> AsyncIterator[PcSimulator]:
+    """A running Partner Center simulator with a fresh world, on a free port of 127.0.0.1.
+
+    Seed: `partner_center_scenario.seed(customers=2, orders_per_customer=5, rng_seed=2,
+    now=SIM_NOW)`, created within the 20 days before SIM_NOW and listed. Oldest first, the
+    first customer's 3rd and 5th orders and the second's 2nd and 3rd are pending (lines
+    prefulfillmentPending); the rest are completed and fulfilled. The state's rng is
+    `random.Random(1234)` and its listing lag 120 s on `sim_clock`.
+    """
+    state = PartnerCenterState(sim_clock, random.Random(1234), listing_lag_s=PC_LISTING_LAG_S)
+    partner_center_scenario.seed(
+        state,
+        customers=PC_CUSTOMERS,
+        orders_per_customer=PC_ORDERS_PER_CUSTOMER,
+        rng_seed=2,
+        now=SIM_NOW,
+    )
+    async with running(partner_center.api(state)) as sim:
+        yield sim
+
+
+@pytest.fixture
+def pc_customer(pc_sim: PcSimulator) -> str:
+    return pc_sim.state.customer_ids()[0]
+
+
+@pytest.fixture
+async def pc_admin(pc_sim: PcSimulator) -> AsyncIterator[PcAdmin]:
+    """The admin API of `pc_sim`, with its own HTTP session."""
+    async with aiohttp.ClientSession() as session:
+        yield PcAdmin(session, pc_sim)

@@ -18,7 +18,7 @@ topology on its own. A publish attempted during such a reconnect would wait for 
 every publish is bounded by `timeout_s`, and `publish()` refuses to start while the
 connection is down.
 
-Every aio-pika/aiormq failure becomes a `BusError` in `_bus_error`, the one choke point,
+Every aio-pika/aiormq failure becomes a `BusError` in `bus_error`, the one choke point,
 with the cause chained. The AMQP URL carries a password, so messages and logs only ever
 show it through `safe_url`/`redact`.
 """
@@ -63,7 +63,7 @@ class Publisher:
             await self._open()
         except CONNECTION_EXCEPTIONS as exc:
             await self._close()
-            raise _bus_error(
+            raise bus_error(
                 "cannot connect to the broker or declare the topology", exc, url=self._url
             ) from exc
         except BaseException:
@@ -90,7 +90,7 @@ class Publisher:
         confirmed = [record.event_id for record, ok in zip(records, outcomes, strict=True) if ok]
         failures = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
         if failures and not confirmed:
-            raise _bus_error("publishing failed", failures[0], url=self._url) from failures[0]
+            raise bus_error("publishing failed", failures[0], url=self._url) from failures[0]
         return confirmed
 
     async def _open(self) -> None:
@@ -154,7 +154,7 @@ def _message(record: OutboxRecord) -> aio_pika.Message:
     )
 
 
-def _bus_error(action: str, exc: BaseException, *, url: str) -> BusError:
+def bus_error(action: str, exc: BaseException, *, url: str) -> BusError:
     """The one translation of library errors; the message never shows the password."""
     detail = redact(str(exc), url) or "no details"
     return BusError(f"{action} ({safe_url(url)}): {type(exc).__name__}: {detail}")

@@ -25,38 +25,46 @@ ADMIN_PREFIX = "/_admin/"
 
 @dataclass(frozen=True, slots=True)
 class Entry:
+    """One request: its trace header values and which credential headers it carried."""
+
     at: float
     method: str
     path_qs: str
     status: int
-    request_id: str | None
-    correlation_id: str | None
-    api_key_present: bool
-    authorization_present: bool
+    trace: tuple[tuple[str, str | None], ...]
+    present: tuple[tuple[str, bool], ...]
 
     def to_json(self) -> dict[str, Any]:
+        headers: dict[str, str | bool | None] = dict(self.trace)
+        headers |= {f"{name}-present": present for name, present in self.present}
         return {
             "at": self.at,
             "method": self.method,
             "path_qs": self.path_qs,
             "status": self.status,
-            "headers": {
-                "X-Request-Id": self.request_id,
-                "X-Correlation-Id": self.correlation_id,
-                "X-Api-Key-present": self.api_key_present,
-                "Authorization-present": self.authorization_present,
-            },
+            "headers": headers,
         }
 
 
 class RequestLog:
-    """The newest `max_entries` requests, oldest first."""
+    """The newest `max_entries` requests, oldest first.
+
+    `trace_headers` are recorded with their values (a vendor's request and correlation
+    ids); of `credential_headers` only their presence is kept, never their values.
+    """
 
     def __init__(
-        self, *, max_entries: int = 10_000, monotonic: Callable[[], float] = time.monotonic
+        self,
+        *,
+        max_entries: int = 10_000,
+        monotonic: Callable[[], float] = time.monotonic,
+        trace_headers: tuple[str, ...] = ("X-Request-Id", "X-Correlation-Id"),
+        credential_headers: tuple[str, ...] = ("X-Api-Key", "Authorization"),
     ) -> None:
         self._entries: deque[Entry] = deque(maxlen=max_entries)
         self._monotonic = monotonic
+        self._trace_headers = trace_headers
+        self._credential_headers = credential_headers
 
     def record(self, request: web.BaseRequest, *, status: int) -> None:
         headers = request.headers
@@ -66,10 +74,8 @@ class RequestLog:
                 method=request.method,
                 path_qs=request.path_qs,
                 status=status,
-                request_id=headers.get("X-Request-Id"),
-                correlation_id=headers.get("X-Correlation-Id"),
-                api_key_present="X-Api-Key" in headers,
-                authorization_present="Authorization" in headers,
+                trace=tuple((name, headers.get(name)) for name in self._trace_headers),
+                present=tuple((name, name in headers) for name in self._credential_headers),
             )
         )
 

@@ -1,0 +1,271 @@
+"""Microsoft Partner Center (CSP): one customer's orders as canonical Orders.
+
+Listing is one call, `GET {base_url}/v1/customers/{tenant}/orders`: the whole collection,
+no paging, no date filter. The window is applied here, on creationDate, and in-flight
+orders stay in view whatever their age, so an old order that completes is still diffed.
+An order is returned when
+
+    since is None (a full re-list), or it was created at or after `since`,
+    or its status is not terminal (pending, unknown), or provisioning of one of its lines
+    is still being followed, or it was in flight at this customer's previous fetch.
+
+New orders may take minutes to enter the collection (GET by id sees them at once); an order
+missing from a fetch is never reported removed (`core.sync` leaves it alone) and shows up
+once listed. An order remembered in flight that has left the collection is read by id
+(`GET .../orders/{id}`); if that is refused it is forgotten, with a warning.
+
+Provisioning: `GET .../orders/{id}/provisioningstatus` needs an app+user token (the
+refresh-token grant with `auth.refresh_token`); the list and get calls use the app-only
+token (client credentials). It is asked only for orders whose `links.provisioningStatus`
+is populated and that are not known to be fully provisioned: every line's last status
+final (fulfilled or unfulfilled) at its current quantity. Lines not asked keep their last
+known provisioning, or pending. With `partner_center.provisioning` on but no refresh
+token, orders are still listed and a warning says once that provisioning is skipped.
+
+What the adapter learnt (each order's line provisioning and whether it is in flight) is
+kept in memory, per customer, and replaced only when a whole fetch succeeds; after a
+restart provisioning is asked once more and the daily full re-list brings back any order
+that settled meanwhile.
+
+Every call carries the bearer token and a fresh uuid4 MS-RequestId and MS-CorrelationId.
+A 429 is retried after its Retry-After (`http.with_retries`); a call that still fails
+fails the fetch and nothing is returned. The rate limit defaults to Partner Center's
+documented 500 requests per minute per tenant.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal, TypeVar
+from urllib.parse import quote
+
+import aiohttp
+
+from watcher.core.errors import ConfigError, PermanentProviderError
+from watcher.core.models import TERMINAL_STATUSES, Order
+from watcher.providers import guard, http, tokens
+from watcher.providers import partner_center_mapping as mapping
+from watcher.settings import SourceSettings
+
+log = logging.getLogger(__name__)
+
+PROVIDER = mapping.PROVIDER
+RESOURCE = "https://api.partnercenter.microsoft.com"
+RATE_PER_S = 500 / 60  # "500 requests per minute per tenant identifier"
+BURST = 20
+T = TypeVar("T")
+Grant = Literal["client_credentials", "refresh_token"]
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What one fetch learnt about an order: line key -> (raw provisioning, quantity)."""
+
+    in_flight: bool
+    lines: Mapping[str, tuple[str, int]]
+
+    def settled(self, item: mapping.VendorOrder) -> bool:
+        """Every current line's provisioning is final at its current quantity."""
+        return all(
+            (known := self.lines.get(str(line.line_item_number))) is not None
+            and mapping.settled(known[0])
+            and known[1] == line.quantity
+            for line in item.line_items
+        )
+
+    def provisioning(self) -> dict[str, str]:
+        return {key: raw for key, (raw, _) in self.lines.items() if raw}
+
+
+class PartnerCenter:
+    """The `Provider` of one Partner Center partner account (one configured source)."""
+
+    def __init__(
+        self,
+        source: SourceSettings,
+        session: aiohttp.ClientSession,
+        *,
+        sleep: http.Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+        clock: tokens.Clock = time.monotonic,
+    ) -> None:
+        auth = source.auth
+        if not auth.token_url:
+            raise ConfigError(f"sources.{source.name}.auth.token_url", "partner_center needs one")
+        self._source = source
+        self._session = session
+        self._sleep = sleep
+        self._rng = rng if rng is not None else random.Random()
+        self._base_url = source.base_url.rstrip("/")
+        self._limiter = guard.RateLimiter.for_source(
+            source.limits, default_rate_per_s=RATE_PER_S, default_burst=BURST
+        )
+        self._app_tokens = self._token_cache(source, grant="client_credentials", clock=clock)
+        self._user_tokens: tokens.TokenCache | None = None
+        if source.partner_center.provisioning and auth.refresh_token is not None:
+            self._user_tokens = self._token_cache(source, grant="refresh_token", clock=clock)
+        elif source.partner_center.provisioning:
+            log.warning(
+                "source %s: no auth.refresh_token, so provisioning status is skipped "
+                "(provisioningstatus needs app+user credentials); orders are still listed",
+                source.name,
+            )
+        self._known: dict[str, dict[str, Known]] = {}
+
+    def _token_cache(
+        self, source: SourceSettings, *, grant: Grant, clock: tokens.Clock
+    ) -> tokens.TokenCache:
+        assert source.auth.token_url is not None
+        return tokens.TokenCache(
+            self._session,
+            source.auth,
+            token_url=source.auth.token_url,
+            timeout_s=source.timeout_s,
+            fields={"resource": source.auth.resource or RESOURCE},
+            grant=grant,
+            limiter=self._limiter,
+            clock=clock,
+        )
+
+    async def fetch_orders(
+        self, customer_id: str, *, since: datetime | None, changed_since: datetime | None = None
+    ) -> list[Order]:
+        """The customer's orders in view (see the module docstring), or a ProviderError.
+
+        Partner Center cannot filter by update time, so `changed_since` is not used.
+        """
+        listed = await self._list(customer_id)
+        known = self._known.get(customer_id, {})
+        chosen = {item.id: item for item in listed if _in_view(item, since=since, known=known)}
+        listed_ids = {item.id for item in listed}
+        for order_id, memory in known.items():
+            if memory.in_flight and order_id not in listed_ids:
+                item = await self._get(customer_id, order_id)
+                if item is not None:
+                    chosen[item.id] = item
+        orders, learnt = [], {}
+        for item in chosen.values():
+            raw = await self._provisioning(customer_id, item, known.get(item.id))
+            learnt[item.id] = self._learnt(item, raw)
+            orders.append(
+                mapping.to_order(
+                    item, source=self._source.name, customer_id=customer_id, provisioning_raw=raw
+                )
+            )
+        self._known[customer_id] = learnt
+        log.debug(
+            "%s customer %s: %d of %d listed orders in view",
+            self._source.name,
+            customer_id,
+            len(orders),
+            len(listed),
+        )
+        return orders
+
+    async def _list(self, customer_id: str) -> list[mapping.VendorOrder]:
+        path = f"/v1/customers/{quote(customer_id, safe='')}/orders"
+        what = self._what(customer_id, path)
+        return await self._call(
+            path, what=what, cache=self._app_tokens, parse=mapping.parse_collection
+        )
+
+    async def _get(self, customer_id: str, order_id: str) -> mapping.VendorOrder | None:
+        path = f"/v1/customers/{quote(customer_id, safe='')}/orders/{quote(order_id, safe='')}"
+        what = self._what(customer_id, path)
+        try:
+            return await self._call(
+                path, what=what, cache=self._app_tokens, parse=mapping.parse_order
+            )
+        except PermanentProviderError as exc:
+            log.warning("%s; order %s is no longer followed", exc, order_id)
+            return None
+
+    async def _provisioning(
+        self, customer_id: str, item: mapping.VendorOrder, known: Known | None
+    ) -> dict[str, str]:
+        before = known.provisioning() if known is not None else {}
+        if self._user_tokens is None or not item.provisioning_populated:
+            return before
+        if known is not None and known.settled(item):
+            return before
+        path = (
+            f"/v1/customers/{quote(customer_id, safe='')}/orders/"
+            f"{quote(item.id, safe='')}/provisioningstatus"
+        )
+        what = self._what(customer_id, path)
+        fetched = await self._call(
+            path, what=what, cache=self._user_tokens, parse=mapping.parse_provisioning
+        )
+        return before | fetched
+
+    def _learnt(self, item: mapping.VendorOrder, raw: Mapping[str, str]) -> Known:
+        lines = {
+            str(line.line_item_number): (raw.get(str(line.line_item_number), ""), line.quantity)
+            for line in item.line_items
+        }
+        following = self._user_tokens is not None and item.provisioning_populated
+        in_flight = mapping.status(item.status) not in TERMINAL_STATUSES or (
+            following and not all(mapping.settled(r) for r, _ in lines.values())
+        )
+        return Known(in_flight=in_flight, lines=lines)
+
+    async def _call(
+        self, path: str, *, what: str, cache: tokens.TokenCache, parse: Callable[..., T]
+    ) -> T:
+        url = f"{self._base_url}{path}"
+
+        async def attempt(token: str) -> T:
+            reply = await http.request(
+                self._session,
+                "GET",
+                url,
+                what=what,
+                timeout_s=self._source.timeout_s,
+                headers=_headers(token),
+                secrets=(token, *self._secrets()),
+                limiter=self._limiter,
+            )
+            return parse(http.decode_json(reply, what=what), what=what)
+
+        return await http.with_retries(
+            lambda: cache.authorized(attempt),
+            retry=self._source.retry,
+            sleep=self._sleep,
+            rng=self._rng,
+        )
+
+    def _secrets(self) -> tuple[str, ...]:
+        user = self._user_tokens.secrets if self._user_tokens is not None else ()
+        return (*self._app_tokens.secrets, *user)
+
+    def _what(self, customer_id: str, path: str) -> str:
+        return f"{self._source.name} ({PROVIDER}) customer {customer_id}: GET {path}"
+
+
+def _in_view(
+    item: mapping.VendorOrder, *, since: datetime | None, known: Mapping[str, Known]
+) -> bool:
+    if since is None or mapping.status(item.status) not in TERMINAL_STATUSES:
+        return True
+    memory = known.get(item.id)
+    if memory is not None and memory.in_flight:
+        return True
+    start = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
+    return item.creation_date >= start
+
+
+def _headers(token: str) -> dict[str, str]:
+    return {
+        "Authorization": f"Bearer {token}",
+        "Accept": "application/json",
+        "MS-RequestId": str(uuid.uuid4()),
+        "MS-CorrelationId": str(uuid.uuid4()),
+        "MS-Contract-Version": "v1",
+    }
