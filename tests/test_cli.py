@@ -242,17 +242,32 @@ def test_watcher_config_names_the_file_when_no_option_is_given(
     assert "sources.0.auth.surprise" in message
 
 
-def test_run_without_sources_exits_2(
+@pytest.mark.parametrize("command", ["run", "once"])
+def test_run_and_once_without_sources_exit_2(
+    command: str,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     path = tmp_path / "no-sources.toml"
     path.write_text(f'[store]\nurl = "sqlite:///{tmp_path / "w.db"}"\n')
 
-    message = bad_configuration(capsys, "run", "--config", str(path))
+    message = bad_configuration(capsys, command, "--config", str(path))
 
     assert "sources" in message
     assert not (tmp_path / "w.db").exists()
+
+
+def test_tail_without_a_broker_exits_1_and_hides_the_password(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"amqp://watcher:{BROKER_PASSWORD}@127.0.0.1:{closed_port()}/"
+    monkeypatch.setenv("WATCHER_AMQP__URL", url)
+
+    assert cli.main(["tail", "--limit", "1", "adobe_vip.#"]) == 1
+
+    err = capsys.readouterr().err
+    assert "cannot connect to the broker" in err
+    assert BROKER_PASSWORD not in err
 
 
 def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -261,7 +276,7 @@ def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
 
     assert exited.value.code == 0
     out = capsys.readouterr().out
-    for command in ("run", "once", "check", "demo", "simulate"):
+    for command in ("run", "once", "check", "tail", "demo", "simulate"):
         assert re.search(rf"^\s+{command}\s+\S", out, re.MULTILINE), command
 
 

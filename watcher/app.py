@@ -27,6 +27,7 @@ from watcher.core.ports import Provider, Store
 from watcher.poller import CustomerSync, Poller, summary
 from watcher.providers import guard
 from watcher.providers.adobe_vip import AdobeVip
+from watcher.providers.elastic_path import ElasticPath
 from watcher.providers.partner_center import PartnerCenter
 from watcher.settings import Settings, SourceSettings
 
@@ -41,6 +42,7 @@ def utc_now() -> datetime:
 _ADAPTERS: dict[str, Callable[[SourceSettings, aiohttp.ClientSession], Provider]] = {
     "adobe_vip": AdobeVip,
     "partner_center": PartnerCenter,
+    "elastic_path": ElasticPath,
 }
 
 
