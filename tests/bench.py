@@ -1,9 +1,10 @@
 """Throughput of one source's poll cycle against the bundled simulator (`make bench`).
 
-What runs: the Adobe VIP simulator in its own process (`order-watcher simulate`, on a free
-loopback port), so that everything measured here is the watcher alone. In this process: one
-SQLite store in a temporary directory and one `Poller` over every customer of one source
-(`--concurrency` customers at a time, pages of 100 orders), logging at WARNING.
+What runs: the Adobe VIP simulator in its own process (`order-watcher simulate --provider
+adobe_vip`, on a free loopback port), so that everything measured here is the watcher alone.
+In this process: one SQLite store in a temporary directory and one `Poller` over every
+customer of one source (`--concurrency` customers at a time, pages of 100 orders), logging
+at WARNING.
 
 The cycles:
 
@@ -223,6 +224,7 @@ def _simulator_command(args: argparse.Namespace, port: str) -> list[str]:
         *(sys.executable, "-m", "watcher.cli", "--log-level", "WARNING", "simulate"),
         *("--host", HOST, "--port", port),
         *("--customers", str(args.customers), "--orders", str(args.orders)),
+        *("--provider", "adobe_vip"),
     ]
 
 

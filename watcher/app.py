@@ -29,6 +29,7 @@ from watcher.providers import guard
 from watcher.providers.adobe_vip import AdobeVip
 from watcher.providers.elastic_path import ElasticPath
 from watcher.providers.partner_center import PartnerCenter
+from watcher.providers.zuora import Zuora
 from watcher.settings import Settings, SourceSettings
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,7 @@ _ADAPTERS: dict[str, Callable[[SourceSettings, aiohttp.ClientSession], Provider]
     "adobe_vip": AdobeVip,
     "partner_center": PartnerCenter,
     "elastic_path": ElasticPath,
+    "zuora": Zuora,
 }
 
 

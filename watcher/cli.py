@@ -74,13 +74,19 @@ def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 
 def _add_simulate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    text = "the vendor simulator alone (tokens, paging, faults, order lifecycles)"
+    text = "the four vendor simulators (tokens, paging, faults, order lifecycles) on PORT.."
     command = commands.add_parser("simulate", help=text, description=text)
     command.add_argument("--host", default="127.0.0.1")
-    command.add_argument("--port", type=int, default=8080)
-    command.add_argument("--customers", type=int, default=3)
+    command.add_argument("--port", type=int, default=8080, help="first of four ports")
+    command.add_argument("--customers", type=int, default=3, help="customers per vendor")
     command.add_argument("--orders", type=int, default=4, help="orders per customer")
     command.add_argument("--tick-s", type=float, default=0.0, help="0: change only via admin")
+    command.add_argument(
+        "--provider",
+        action="append",
+        choices=settings.PROVIDERS,
+        help="serve only this vendor (repeatable; default: all four)",
+    )
     command.set_defaults(handler=_simulate)
 
 
@@ -164,6 +170,7 @@ def _simulate(args: argparse.Namespace) -> int:
             customers=args.customers,
             orders=args.orders,
             tick_s=args.tick_s,
+            providers=args.provider,
         )
     )
     return EXIT_OK

@@ -1,10 +1,11 @@
-"""`order-watcher demo` and `order-watcher simulate`: the bundled simulator, shown working.
+"""`order-watcher demo` and `order-watcher simulate`: the bundled simulators, shown working.
 
-The demo needs nothing but this package: it starts the Adobe VIP Marketplace simulator on a
-free loopback port with a few customers whose orders move every `tick_s` seconds, points a
-watcher at it on embedded defaults (an in-memory SQLite store, no broker) and prints every
-change event the moment it is detected. With a broker and a config file, `run` publishes
-the very same events instead.
+The demo needs nothing but this package: it starts a simulator for each vendor (Adobe VIP
+Marketplace, Microsoft Partner Center, Elastic Path, Zuora) on free loopback ports, each with
+a few customers whose orders move every `tick_s` seconds, points one watcher source at each
+on embedded defaults (an in-memory SQLite store, no broker) and prints every change event
+the moment it is detected. With a broker and a config file, `run` publishes the very same
+events instead.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -22,16 +25,109 @@ from watcher.core import events
 from watcher.poller import CustomerSync, Poller
 from watcher.settings import AuthSettings, RetrySettings, SourceSettings
 from watcher.simulator import (
-    CLIENT_ID,
-    CLIENT_SECRET,
-    AdobeVipState,
     Simulator,
+    VendorApi,
     adobe,
+    adobe_vip,
+    elastic_path,
+    elastic_path_scenario,
+    elastic_path_world,
+    partner_center,
+    partner_center_scenario,
+    partner_center_world,
     scenario,
     server,
+    zuora,
+    zuora_scenario,
+    zuora_world,
 )
 
-DEMO_SOURCE = "adobe-demo"
+ORDERS_PER_CUSTOMER = 4
+# The real Partner Center can take 15 minutes to list a new order; the demo waits seconds.
+DEMO_LISTING_LAG_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Vendor:
+    """One simulated vendor as the demo runs it: a seeded world and the source watching it."""
+
+    title: str
+    provider: str
+    world: Callable[[int, int, datetime], tuple[VendorApi[Any], list[str]]]
+    auth: Callable[[Simulator[Any]], AuthSettings]
+
+
+def _adobe(customers: int, orders: int, now: datetime) -> tuple[VendorApi[Any], list[str]]:
+    state = adobe_vip.AdobeVipState(rng=random.Random(7))
+    ids = scenario.seed(state, customers=customers, orders_per_customer=orders, now=now)
+    return adobe.api(state), ids
+
+
+def _partner_center(customers: int, orders: int, now: datetime) -> tuple[VendorApi[Any], list[str]]:
+    state = partner_center_world.PartnerCenterState(
+        rng=random.Random(7), listing_lag_s=DEMO_LISTING_LAG_S
+    )
+    ids = partner_center_scenario.seed(
+        state, customers=customers, orders_per_customer=orders, now=now
+    )
+    return partner_center.api(state), ids
+
+
+def _elastic_path(customers: int, orders: int, now: datetime) -> tuple[VendorApi[Any], list[str]]:
+    state = elastic_path_world.ElasticPathState(rng=random.Random(7))
+    ids = elastic_path_scenario.seed(
+        state, customers=customers, orders_per_customer=orders, now=now
+    )
+    return elastic_path.api(state), ids
+
+
+def _zuora(customers: int, orders: int, now: datetime) -> tuple[VendorApi[Any], list[str]]:
+    state = zuora_world.ZuoraState(rng=random.Random(7))
+    ids = zuora_scenario.seed(state, accounts=customers, orders_per_account=orders, now=now)
+    return zuora.api(state), ids
+
+
+def _credentials(
+    client_id: str, secret: str, **extra: Any
+) -> Callable[[Simulator[Any]], AuthSettings]:
+    def auth(sim: Simulator[Any]) -> AuthSettings:
+        return AuthSettings(
+            token_url=sim.token_url, client_id=client_id, client_secret=SecretStr(secret), **extra
+        )
+
+    return auth
+
+
+VENDORS: tuple[Vendor, ...] = (
+    Vendor(
+        "Adobe VIP Marketplace",
+        "adobe_vip",
+        _adobe,
+        _credentials(adobe_vip.CLIENT_ID, adobe_vip.CLIENT_SECRET),
+    ),
+    Vendor(
+        "Microsoft Partner Center",
+        "partner_center",
+        _partner_center,
+        _credentials(
+            partner_center_world.CLIENT_ID,
+            partner_center_world.CLIENT_SECRET,
+            refresh_token=SecretStr(partner_center_world.REFRESH_TOKEN),
+        ),
+    ),
+    Vendor(
+        "Elastic Path Commerce Cloud",
+        "elastic_path",
+        _elastic_path,
+        _credentials(elastic_path_world.CLIENT_ID, elastic_path_world.CLIENT_SECRET),
+    ),
+    Vendor(
+        "Zuora",
+        "zuora",
+        _zuora,
+        _credentials(zuora_world.CLIENT_ID, zuora_world.CLIENT_SECRET),
+    ),
+)
 
 
 async def run(
@@ -42,58 +138,66 @@ async def run(
     duration_s: float | None,
     out: TextIO,
 ) -> None:
-    """Simulator and watcher side by side until interrupted or `duration_s` has passed."""
-    state = AdobeVipState(rng=random.Random(7))
-    customer_ids = scenario.seed(state, customers=customers, orders_per_customer=4, now=_now())
+    """Simulators and watcher side by side until interrupted or `duration_s` has passed."""
+    worlds = [vendor.world(customers, ORDERS_PER_CUSTOMER, _now()) for vendor in VENDORS]
     ready: asyncio.Future[list[Simulator[Any]]] = asyncio.get_running_loop().create_future()
     async with asyncio.TaskGroup() as group:
-        simulator = group.create_task(
-            server.serve_forever([adobe.api(state)], tick_s=tick_s, on_ready=ready.set_result)
+        simulators = group.create_task(
+            server.serve_forever(
+                [api for api, _ in worlds], tick_s=tick_s, on_ready=ready.set_result
+            )
         )
-        [sim] = await ready
-        _say(out, f"simulator: Adobe VIP Marketplace API at {sim.base_url}")
-        _say(out, f"customers: {', '.join(customer_ids)}; orders change every {tick_s:g}s")
-        source = _source(sim, customer_ids, poll_interval_s=poll_interval_s)
+        sims = await ready
+        sources = []
+        for vendor, sim, (_, ids) in zip(VENDORS, sims, worlds, strict=True):
+            _say(out, f"simulator: {vendor.title} at {sim.base_url}; customers {', '.join(ids)}")
+            sources.append(_source(vendor, sim, ids, poll_interval_s=poll_interval_s))
+        _say(out, f"orders change every {tick_s:g}s")
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(_watch(source, out), timeout=duration_s)
-        simulator.cancel()
+            await asyncio.wait_for(_watch(sources, out), timeout=duration_s)
+        simulators.cancel()
 
 
-async def _watch(source: SourceSettings, out: TextIO) -> None:
+async def _watch(sources: list[SourceSettings], out: TextIO) -> None:
     async with store.opened("sqlite:///:memory:") as snapshots, app.http_session() as session:
-        poller = Poller(
-            source,
-            app.build_provider(source, session),
-            snapshots,
-            on_sync=lambda result: _show(result, out),
-            clock=_now,
-        )
+        pollers = [
+            Poller(
+                source,
+                app.build_provider(source, session),
+                snapshots,
+                on_sync=lambda result: _show(result, out),
+                clock=_now,
+            )
+            for source in sources
+        ]
         _say(out, "watcher: first poll records what exists (the baseline); then changes flow")
-        await poller.run()
+        async with asyncio.TaskGroup() as group:
+            for poller in pollers:
+                group.create_task(poller.run())
 
 
-def _source(sim: Simulator[Any], customers: list[str], *, poll_interval_s: float) -> SourceSettings:
-    return SourceSettings(
-        name=DEMO_SOURCE,
-        provider="adobe_vip",
-        base_url=sim.base_url,
-        customers=customers,
-        poll_interval_s=poll_interval_s,
-        poll_jitter_s=poll_interval_s / 10,
-        auth=AuthSettings(
-            token_url=sim.token_url,
-            client_id=CLIENT_ID,
-            client_secret=SecretStr(CLIENT_SECRET),
-        ),
-        retry=RetrySettings(attempts=3, base_delay_s=0.2, max_delay_s=2.0),
+def _source(
+    vendor: Vendor, sim: Simulator[Any], customers: list[str], *, poll_interval_s: float
+) -> SourceSettings:
+    return SourceSettings.model_validate(
+        {
+            "name": f"{vendor.provider.replace('_', '-')}-demo",
+            "provider": vendor.provider,
+            "base_url": sim.base_url,
+            "customers": customers,
+            "poll_interval_s": poll_interval_s,
+            "poll_jitter_s": poll_interval_s / 10,
+            "auth": vendor.auth(sim),
+            "retry": RetrySettings(attempts=3, base_delay_s=0.2, max_delay_s=2.0),
+        }
     )
 
 
 def _show(result: CustomerSync, out: TextIO) -> None:
     if result.error is not None:
-        _say(out, f"poll of customer {result.customer_id} failed: {result.error}")
+        _say(out, f"{result.source}: poll of customer {result.customer_id} failed: {result.error}")
     elif result.full and not result.events:
-        _say(out, f"baseline: customer {result.customer_id}, {result.orders} orders recorded")
+        _say(out, f"{result.source}: baseline of {result.customer_id}, {result.orders} orders")
     for event in result.events:
         _say(out, describe(event))
 
@@ -106,13 +210,20 @@ def describe(event: events.OrderEvent) -> str:
         where += f" line {line}"
     before, after = getattr(event, "before", None), getattr(event, "after", None)
     change = f"  {_text(before)} -> {_text(after)}" if after is not None else ""
-    return f"{events.routing_key(event):<52} {where}{change}"
+    subscription = getattr(event, "subscription_id", None)
+    if subscription:
+        change += f", subscription {subscription}"
+    return f"{events.routing_key(event):<56} {where}{change}"
 
 
 def _text(value: object) -> str:
     if isinstance(value, events.Value):
         return f"{value.value} ({value.raw})" if value.raw else str(value.value)
     return str(value)
+
+
+def _span(ids: list[str]) -> str:
+    return ", ".join(ids) if len(ids) <= 4 else f"{ids[0]} .. {ids[-1]} ({len(ids)})"
 
 
 def _say(out: TextIO, text: str) -> None:
@@ -124,9 +235,24 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-async def simulate(*, host: str, port: int, customers: int, orders: int, tick_s: float) -> None:
-    """Serve the simulator alone until interrupted."""
-    state = AdobeVipState()
-    seeded = scenario.seed(state, customers=customers, orders_per_customer=orders, now=_now())
-    print(f"simulating customers {seeded[0]}..{seeded[-1]} on http://{host}:{port}", flush=True)
-    await server.serve_forever([adobe.api(state)], host=host, port=port, tick_s=tick_s or None)
+async def simulate(
+    *,
+    host: str,
+    port: int,
+    customers: int,
+    orders: int,
+    tick_s: float,
+    providers: list[str] | None = None,
+) -> None:
+    """Serve the vendors' simulators (all, or those `providers` name) on `port` onwards."""
+    chosen = [vendor for vendor in VENDORS if not providers or vendor.provider in providers]
+    worlds = [vendor.world(customers, orders, _now()) for vendor in chosen]
+
+    def announce(sims: list[Simulator[Any]]) -> None:
+        for vendor, sim, (_, ids) in zip(chosen, sims, worlds, strict=True):
+            print(f"{vendor.title}: {sim.base_url} (token {sim.token_url})", flush=True)
+            print(f"  customers: {_span(ids)}", flush=True)
+
+    await server.serve_forever(
+        [api for api, _ in worlds], host=host, port=port, tick_s=tick_s or None, on_ready=announce
+    )

@@ -1,1 +1,127 @@
-"""Pytest fixtures: the zuora simulator (filled in by its owner)."""
+"""Pytest fixtures for the Zuora Quickstart simulator, served over real sockets on 127.0.0.1.
+
+- `zuora_sim`: a running simulator (`Simulator[ZuoraState]`) with a fresh, seeded world per
+  test; `.base_url` is the REST host (the API lives under /v2), `.token_url` its
+  /oauth/token, `.state` the world. It runs on the shared `sim_clock`.
+- `zuora_admin`: `ZuoraAdmin`, the simulator's admin API over HTTP, plus `token()`.
+
+Credentials: `watcher.simulator.zuora_world.CLIENT_ID` / `CLIENT_SECRET`.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import aiohttp
+import pytest
+
+from tests.plugins.simulator import SIM_NOW, ManualClock
+from watcher.simulator import zuora, zuora_scenario
+from watcher.simulator.server import Simulator, running
+from watcher.simulator.zuora_world import CLIENT_ID, CLIENT_SECRET, ZuoraState
+
+ZuoraSimulator = Simulator[ZuoraState]
+ZUORA_ACCOUNTS = (zuora_scenario.account_id(1), zuora_scenario.account_id(2))
+ZUORA_ORDERS_PER_ACCOUNT = 5
+
+
+class ZuoraAdmin:
+    """The simulator's admin API over HTTP. Every call fails the test on a non-2xx reply."""
+
+    def __init__(self, session: aiohttp.ClientSession, sim: ZuoraSimulator) -> None:
+        self._session = session
+        self._sim = sim
+
+    async def create_account(self, account_id: str) -> dict[str, Any]:
+        return await self._object("POST", f"/_admin/accounts/{account_id}")
+
+    async def create_order(self, account_id: str, order: Mapping[str, Any]) -> dict[str, Any]:
+        """Store an order from a partial one (state, line_items, subscriptions, ...)."""
+        return await self._object("POST", f"/_admin/accounts/{account_id}/orders", order)
+
+    async def patch_order(self, order: str, patch: Mapping[str, Any]) -> dict[str, Any]:
+        """Apply a patch (see watcher.simulator.zuora_edits) to an order number or id."""
+        return await self._object("PATCH", f"/_admin/orders/{order}", patch)
+
+    async def revoke_tokens(self) -> int:
+        return int((await self._object("POST", "/_admin/tokens/revoke"))["revoked"])
+
+    async def advance(self) -> list[dict[str, Any]]:
+        return list((await self._object("POST", "/_admin/advance"))["changes"])
+
+    async def fault(self, **spec: Any) -> dict[str, Any]:
+        """A generic fault on /v2 calls: kind=status|slow|malformed|truncated, status, ..."""
+        body = {key: value for key, value in spec.items() if value is not None}
+        return await self._object("POST", "/_admin/faults", body)
+
+    async def queue_error(self, **spec: Any) -> dict[str, Any]:
+        """A Zuora error reply: status, type, code, message, parameter, retryable, count."""
+        return await self._object("POST", "/_admin/errors", spec)
+
+    async def rate_limit(self, **spec: int) -> dict[str, Any]:
+        """A new rate window: limit, window_s, remaining."""
+        return await self._object("POST", "/_admin/rate-limit", spec)
+
+    async def shape(self, **spec: Any) -> dict[str, Any]:
+        """list_shape ("object" | "array") and nested_page_size of expanded lists."""
+        return await self._object("POST", "/_admin/shape", spec)
+
+    async def track_ids(self) -> list[str | None]:
+        ids = await self._call("GET", "/_admin/track-ids")
+        assert isinstance(ids, list)
+        return ids
+
+    async def requests(self) -> list[dict[str, Any]]:
+        entries = await self._call("GET", "/_admin/requests")
+        assert isinstance(entries, list)
+        return entries
+
+    async def token(self) -> str:
+        """A fresh bearer token from the real token endpoint."""
+        form = {"grant_type": "client_credentials", "client_id": CLIENT_ID}
+        form["client_secret"] = CLIENT_SECRET
+        async with self._session.post(self._sim.token_url, data=form) as reply:
+            assert reply.status == 200, await reply.text()
+            return str((await reply.json())["access_token"])
+
+    async def _object(
+        self, method: str, path: str, body: Mapping[str, Any] | None = None
+    ) -> dict[str, Any]:
+        reply = await self._call(method, path, body)
+        assert isinstance(reply, dict)
+        return reply
+
+    async def _call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
+        async with self._session.request(method, self._sim.base_url + path, json=body) as reply:
+            assert reply.status < 300, f"{method} {path} -> {reply.status}: {await reply.text()}"
+            return await reply.json()
+
+
+@pytest.fixture
+async def zuora_sim(sim_clock: ManualClock) -> AsyncIterator[ZuoraSimulator]:
+    """A running Zuora simulator with a fresh world, on a free port of 127.0.0.1.
+
+    Seed: `zuora_scenario.seed(accounts=2, orders_per_account=5, rng_seed=7, now=SIM_NOW)`:
+    accounts ZUORA_ACCOUNTS, orders O-00000001..O-00000005 and O-00000006..O-00000010.
+    The state's rng is `random.Random(1234)`; tokens live 3599 s on `sim_clock`; the rate
+    budget is Zuora's 50,000 a minute.
+    """
+    state = ZuoraState(sim_clock, random.Random(1234))
+    zuora_scenario.seed(
+        state,
+        accounts=len(ZUORA_ACCOUNTS),
+        orders_per_account=ZUORA_ORDERS_PER_ACCOUNT,
+        rng_seed=7,
+        now=SIM_NOW,
+    )
+    async with running(zuora.api(state)) as sim:
+        yield sim
+
+
+@pytest.fixture
+async def zuora_admin(zuora_sim: ZuoraSimulator) -> AsyncIterator[ZuoraAdmin]:
+    """The admin API of `zuora_sim`, with its own HTTP session."""
+    async with aiohttp.ClientSession() as session:
+        yield ZuoraAdmin(session, zuora_sim)

@@ -90,14 +90,14 @@ async def request(
     """
     if limiter is not None:
         await limiter.acquire()
-    reply = await _send(
+    reply = await send(
         session, method, url, what=what, timeout_s=timeout_s, headers=headers, data=data
     )
     raise_for_status(reply, what=what, secrets=secrets)
     return reply
 
 
-async def _send(
+async def send(
     session: aiohttp.ClientSession,
     method: str,
     url: str,
@@ -107,6 +107,12 @@ async def _send(
     headers: Mapping[str, str] | None,
     data: Mapping[str, str] | None,
 ) -> Reply:
+    """Send one request and return its reply, whatever its status.
+
+    Library failures (timeouts, refused connections, bad URLs) still become `ProviderError`s
+    here; `request` adds the status check, and vendors that must read every reply's headers
+    first (rate-limit budgets) call this and check the status themselves.
+    """
     timeout = aiohttp.ClientTimeout(total=timeout_s)
     try:
         async with session.request(

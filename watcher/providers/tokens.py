@@ -62,6 +62,7 @@ class TokenCache:
         fields: Mapping[str, str] | None = None,
         grant: Literal["client_credentials", "refresh_token"] = "client_credentials",
         limiter: guard.RateLimiter | None = None,
+        headers: Callable[[], Mapping[str, str]] | None = None,
         clock: Clock = time.monotonic,
     ) -> None:
         if grant == "refresh_token" and auth.refresh_token is None:
@@ -72,6 +73,7 @@ class TokenCache:
         self._fields = dict(fields or {})
         self._grant = grant
         self._limiter = limiter
+        self._headers = headers  # fresh per request, e.g. a vendor's trace id
         self._timeout_s = timeout_s
         self._clock = clock
         self._lock = asyncio.Lock()
@@ -129,6 +131,7 @@ class TokenCache:
                 what=what,
                 timeout_s=self._timeout_s,
                 data=self._form(),
+                headers=self._headers() if self._headers is not None else None,
                 secrets=self.secrets,
                 limiter=self._limiter,
             )

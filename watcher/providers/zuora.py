@@ -1,0 +1,227 @@
+"""Zuora Quickstart API v2: one account's orders as canonical Orders.
+
+`base_url` is the REST host (`https://rest.zuora.com`, with or without `/v2`); tokens come
+from `{host}/oauth/token` (no /v2; `auth.token_url` overrides it) with the
+client-credentials grant and are reused until shortly before `expires_in` runs out.
+
+Listing is `GET /v2/orders?filter[]=account_id.EQ:<account>&expand[]=line_items
+&expand[]=subscriptions&expand[]=subscriptions.subscription_plans
+&expand[]=subscriptions.subscription_plans.subscription_items&page_size=<=99`, then the
+same query with `cursor=<next_page>` until a page has none. Every level of the expansion
+is named, so the reply holds line items, subscriptions and their items whether or not
+Zuora expands parents of a nested path. Expanded line items with a `next_page` are
+continued with `GET /v2/orders/{order_number}?expand[]=line_items&page_size=99&cursor=`
+until they end; the document gives cursors only to list operations, so this continuation
+is inferred from the shape of the expanded list.
+
+Time window. With `changed_since` (the last successful sync), the listing adds
+`filter[]=updated_time.GT:<changed_since - UPDATED_OVERLAP_S>`: Zuora's filter tutorial
+shows GT on `updated_time`, but not for orders. If Zuora refuses the filter (400 naming a
+filter), the adapter lists every order of the account instead, now and for the rest of
+its life, and says so once in the log: slower, never less complete. The periodic full
+re-list (`since=None`) never filters. `since` (the creation look-back) is applied to
+`created_time` here, after listing, since no creation filter is documented either.
+
+Every call carries a fresh `zuora-track-id`; `zuora_http` reads the RateLimit-* headers,
+pauses the source's limiter when the budget is spent, and maps Zuora's errors (the
+`zuora-request-id` goes into every message). Each page and each line continuation is
+retried on its own; one that still fails fails the whole fetch and nothing is returned.
+An order seen twice while paging (it moved when updated mid-listing) is kept as first seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import TypeVar
+from urllib.parse import quote, urlencode
+
+import aiohttp
+from pydantic import BaseModel
+
+from watcher.core.errors import MalformedReplyError
+from watcher.core.models import Order
+from watcher.providers import guard, http, tokens, zuora_http
+from watcher.providers import zuora_mapping as mapping
+from watcher.settings import SourceSettings
+
+log = logging.getLogger(__name__)
+
+PROVIDER = mapping.PROVIDER
+# Zuora's tenant API limit is 50,000 requests a minute; its RateLimit-* headers pause the
+# source before that runs out.
+RATE_PER_S = 50_000 / 60
+BURST = 100
+MAX_PAGE_SIZE = 99
+UPDATED_OVERLAP_S = 300.0
+EXPAND = (
+    "line_items",
+    "subscriptions",
+    "subscriptions.subscription_plans",
+    "subscriptions.subscription_plans.subscription_items",
+)
+M = TypeVar("M", bound=BaseModel)
+
+
+class Zuora:
+    """The `Provider` of one Zuora tenant (one configured source); customers are accounts."""
+
+    def __init__(
+        self,
+        source: SourceSettings,
+        session: aiohttp.ClientSession,
+        *,
+        sleep: http.Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+        clock: tokens.Clock = time.monotonic,
+    ) -> None:
+        host = source.base_url.rstrip("/").removesuffix("/v2")
+        self._source = source
+        self._session = session
+        self._sleep = sleep
+        self._rng = rng if rng is not None else random.Random()
+        self._api = f"{host}/v2"
+        self.limiter = guard.RateLimiter(
+            rate_per_s=source.limits.rate_per_s or RATE_PER_S,
+            burst=source.limits.burst or BURST,
+            clock=clock,
+            sleep=sleep,
+        )
+        self._budget = zuora_http.Budget(
+            self.limiter, clock=clock, max_wait_s=source.retry.max_delay_s
+        )
+        self._tokens = tokens.TokenCache(
+            session,
+            source.auth,
+            token_url=source.auth.token_url or f"{host}/oauth/token",
+            timeout_s=source.timeout_s,
+            limiter=self.limiter,
+            headers=lambda: {"zuora-track-id": str(uuid.uuid4())},
+            clock=clock,
+        )
+        self._filter_by_update = True
+
+    async def fetch_orders(
+        self, customer_id: str, *, since: datetime | None, changed_since: datetime | None = None
+    ) -> list[Order]:
+        """Every page of the account's orders (changed since `changed_since`), or nothing."""
+        changed_after = None
+        if changed_since is not None and self._filter_by_update:
+            changed_after = changed_since - timedelta(seconds=UPDATED_OVERLAP_S)
+        try:
+            orders = await self._list(customer_id, changed_after=changed_after)
+        except zuora_http.BadRequest as exc:
+            if changed_after is None or "filter" not in str(exc):
+                raise
+            log.warning("%s: listing every order from now on: %s", self._source.name, exc)
+            self._filter_by_update = False
+            orders = await self._list(customer_id, changed_after=None)
+        return [order for order in orders if _created_since(order, since)]
+
+    async def _list(self, customer_id: str, *, changed_after: datetime | None) -> list[Order]:
+        orders: dict[str, Order] = {}
+        cursors: set[str] = set()
+        cursor: str | None = None
+        while True:
+            url = self._list_url(customer_id, changed_after=changed_after, cursor=cursor)
+            what = self._what(customer_id, url)
+            page = await self._get(url, mapping.OrderPage, what=what)
+            for vendor_order in page.data:
+                if vendor_order.key not in orders:
+                    orders[vendor_order.key] = await self._order(customer_id, vendor_order)
+            if page.next_page is None:
+                break
+            if page.next_page in cursors:
+                raise MalformedReplyError(f"{what}: next_page repeats a cursor already read")
+            cursors.add(cursor := page.next_page)
+        log.debug("%s account %s: %d orders", self._source.name, customer_id, len(orders))
+        return list(orders.values())
+
+    async def _order(self, customer_id: str, order: mapping.VendorOrder) -> Order:
+        lines, cursor = mapping.first_lines(order)
+        cursors: set[str] = set()
+        while cursor is not None:
+            cursors.add(cursor)
+            url = self._lines_url(order.key, cursor=cursor)
+            what = self._what(customer_id, url)
+            more = await self._get(url, mapping.VendorOrder, what=what)
+            if more.line_items is None:
+                raise MalformedReplyError(f"{what}: the reply has no line_items")
+            page, cursor = mapping.first_lines(more)
+            lines += page
+            if cursor in cursors:
+                raise MalformedReplyError(f"{what}: line_items.next_page repeats a cursor")
+        return mapping.to_order(
+            order,
+            lines=lines,
+            source=self._source.name,
+            customer_id=customer_id,
+            what=self._what(customer_id, f"{self._api}/orders/{order.key}"),
+        )
+
+    async def _get(self, url: str, model: type[M], *, what: str) -> M:
+        async def attempt(token: str) -> M:
+            reply = await zuora_http.get(
+                self._session,
+                url,
+                what=what,
+                timeout_s=self._source.timeout_s,
+                headers=_headers(token),
+                secrets=(token, *self._tokens.secrets),
+                budget=self._budget,
+            )
+            return http.validate(model, http.decode_json(reply, what=what), what=what)
+
+        return await http.with_retries(
+            lambda: self._tokens.authorized(attempt),
+            retry=self._source.retry,
+            sleep=self._sleep,
+            rng=self._rng,
+        )
+
+    def _list_url(
+        self, customer_id: str, *, changed_after: datetime | None, cursor: str | None
+    ) -> str:
+        query = [("filter[]", f"account_id.EQ:{customer_id}")]
+        if changed_after is not None:
+            query.append(("filter[]", f"updated_time.GT:{_timestamp(changed_after)}"))
+        query += [("expand[]", value) for value in EXPAND]
+        query.append(("page_size", str(min(self._source.page_size, MAX_PAGE_SIZE))))
+        if cursor is not None:
+            query.append(("cursor", cursor))
+        return f"{self._api}/orders?{urlencode(query, quote_via=quote)}"
+
+    def _lines_url(self, order_key: str, *, cursor: str) -> str:
+        query = [("expand[]", "line_items"), ("page_size", str(MAX_PAGE_SIZE)), ("cursor", cursor)]
+        path = f"/orders/{quote(order_key, safe='')}"
+        return f"{self._api}{path}?{urlencode(query, quote_via=quote)}"
+
+    def _what(self, customer_id: str, url: str) -> str:
+        path = url.removeprefix(self._api.rsplit("/v2", 1)[0]).split("?", 1)[0]
+        return f"{self._source.name} ({PROVIDER}) account {customer_id}: GET {path}"
+
+
+def _headers(token: str) -> dict[str, str]:
+    return {
+        "Authorization": f"Bearer {token}",
+        zuora_http.TRACK_ID: uuid.uuid4().hex,
+        "Accept": "application/json",
+    }
+
+
+def _timestamp(moment: datetime) -> str:
+    return _aware(moment).astimezone(UTC).isoformat(timespec="seconds")
+
+
+def _created_since(order: Order, since: datetime | None) -> bool:
+    if since is None or order.created_at is None:
+        return True
+    return _aware(order.created_at) >= _aware(since)
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)

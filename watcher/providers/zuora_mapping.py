@@ -1,0 +1,280 @@
+"""Zuora Quickstart orders as canonical Orders: reply models and the status mapping (pure).
+
+An order is keyed by its `order_number` (stable, human-readable, accepted by
+`GET /v2/orders/{order_id}`), or its id when a reply has no number. Its lines are its
+one-off order line items, then the subscription items of its subscriptions:
+
+- an order line item is keyed by its `id`; quantity from `quantity`; status from its
+  `state`; provisioning from fulfilment: canceled -> cancelled, fulfilled in full ->
+  provisioned, otherwise pending (raw "<fulfilled>/<quantity> fulfilled"), unknown (raw "")
+  when it needs no fulfilment;
+- a subscription item is keyed by its `subscription_item_number`, because Zuora gives the
+  item a new `id` with every subscription version (each amendment), so an id key would
+  turn a quantity change into a removal and an addition. Its subscription id is the
+  `subscription_number`, stable across versions for the same reason. Status from the
+  item's `state`, provisioning from the subscription's `state` (raw kept).
+
+Order `state` (the document's enum; v1's "cancelled"/"completed" spellings accepted too):
+
+    draft, scheduled, pending -> pending      executing -> processing
+    complete -> completed   failed -> failed   canceled -> cancelled
+    missing (Zuora's own samples omit it) or anything else -> unknown, raw kept
+
+Subscription `state` as line provisioning:
+
+    active -> provisioned    draft, pending_activation, pending_acceptance -> pending
+    canceled, expired -> cancelled    paused (v1: suspended) -> unknown    else unknown
+
+A paused subscription is a customer's decision, not a failed provisioning, and it is
+neither pending nor gone: "unknown" with the raw "paused" lets consumers route on it.
+
+Lists come as the document's `{data, next_page}` or as bare arrays (Zuora's samples);
+both are read. Expanded line items with a `next_page` are fetched by the adapter; nested
+subscription plans or items with a `next_page` cannot be continued and make the reply
+unusable (MalformedReplyError) rather than silently partial.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from watcher.core.errors import MalformedReplyError
+from watcher.core.models import LineItem, Order, OrderStatus, Provisioning
+
+PROVIDER = "zuora"
+_ORDER_STATES = {
+    "draft": OrderStatus.PENDING,
+    "scheduled": OrderStatus.PENDING,
+    "pending": OrderStatus.PENDING,
+    "executing": OrderStatus.PROCESSING,
+    "complete": OrderStatus.COMPLETED,
+    "completed": OrderStatus.COMPLETED,
+    "failed": OrderStatus.FAILED,
+    "canceled": OrderStatus.CANCELLED,
+    "cancelled": OrderStatus.CANCELLED,
+}
+_LINE_STATES = {
+    "pending": OrderStatus.PENDING,
+    "booked": OrderStatus.PROCESSING,
+    "sent_to_billing": OrderStatus.PROCESSING,
+    "complete": OrderStatus.COMPLETED,
+    "canceled": OrderStatus.CANCELLED,
+    "cancelled": OrderStatus.CANCELLED,
+}
+_ITEM_STATES = {
+    "inactive": OrderStatus.PENDING,
+    "active": OrderStatus.COMPLETED,
+    "expired": OrderStatus.CANCELLED,
+}
+_SUBSCRIPTION_STATES = {
+    "active": Provisioning.PROVISIONED,
+    "draft": Provisioning.PENDING,
+    "pending_activation": Provisioning.PENDING,
+    "pending_acceptance": Provisioning.PENDING,
+    "canceled": Provisioning.CANCELLED,
+    "cancelled": Provisioning.CANCELLED,
+    "expired": Provisioning.CANCELLED,
+    "paused": Provisioning.UNKNOWN,
+    "suspended": Provisioning.UNKNOWN,
+}
+
+
+class _Vendor(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
+
+
+class VendorLine(_Vendor):
+    id: str = Field(min_length=1)
+    name: str = ""
+    product_code: str | None = None
+    price_id: str | None = None
+    quantity: float
+    quantity_fulfilled: float | None = None
+    requires_fulfillment: bool = False
+    state: str = ""
+
+
+class LinePage(_Vendor):
+    data: list[VendorLine]
+    next_page: str | None = None
+
+
+class VendorItem(_Vendor):
+    subscription_item_number: str = Field(min_length=1)
+    name: str = ""
+    price_id: str | None = None
+    quantity: float | None = None
+    state: str = ""
+
+
+class _ItemPage(_Vendor):
+    data: list[VendorItem]
+    next_page: str | None = None
+
+
+class _Plan(_Vendor):
+    subscription_items: list[VendorItem] | _ItemPage | None = None
+
+
+class _PlanPage(_Vendor):
+    data: list[_Plan]
+    next_page: str | None = None
+
+
+class _Action(_Vendor):
+    subscription_plans: list[_Plan] | _PlanPage | None = None
+
+
+class VendorSubscription(_Vendor):
+    subscription_number: str = Field(min_length=1)
+    state: str = ""
+    subscription_plans: list[_Plan] | _PlanPage | None = None
+    actions: list[_Action] = Field(default_factory=list)
+
+
+class VendorOrder(_Vendor):
+    id: str = ""
+    order_number: str = ""
+    state: str | None = None
+    created_time: datetime | None = None
+    line_items: list[VendorLine] | LinePage | None = None
+    subscriptions: list[VendorSubscription] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _identified(self) -> VendorOrder:
+        if not (self.order_number or self.id):
+            raise ValueError("an order needs an order_number or an id")
+        return self
+
+    @property
+    def key(self) -> str:
+        return self.order_number or self.id
+
+
+class OrderPage(_Vendor):
+    data: list[VendorOrder]
+    next_page: str | None = None
+
+
+def order_status(raw: str | None) -> OrderStatus:
+    return _ORDER_STATES.get((raw or "").strip().lower(), OrderStatus.UNKNOWN)
+
+
+def line_status(raw: str) -> OrderStatus:
+    return _LINE_STATES.get(raw.strip().lower(), OrderStatus.UNKNOWN)
+
+
+def item_status(raw: str) -> OrderStatus:
+    return _ITEM_STATES.get(raw.strip().lower(), OrderStatus.UNKNOWN)
+
+
+def subscription_provisioning(raw: str) -> Provisioning:
+    return _SUBSCRIPTION_STATES.get(raw.strip().lower(), Provisioning.UNKNOWN)
+
+
+def line_provisioning(line: VendorLine) -> tuple[Provisioning, str]:
+    """Provisioning of a one-off line, from its fulfilment, with its raw form."""
+    if line_status(line.state) is OrderStatus.CANCELLED:
+        return Provisioning.CANCELLED, line.state
+    if not line.requires_fulfillment:
+        return Provisioning.UNKNOWN, ""
+    fulfilled = line.quantity_fulfilled or 0.0
+    raw = f"{fulfilled:g}/{line.quantity:g} fulfilled"
+    done = fulfilled >= line.quantity > 0
+    return (Provisioning.PROVISIONED if done else Provisioning.PENDING), raw
+
+
+def first_lines(order: VendorOrder) -> tuple[list[VendorLine], str | None]:
+    """The order's line items in this reply and the cursor of the rest, if any."""
+    if order.line_items is None:
+        return [], None
+    if isinstance(order.line_items, LinePage):
+        return list(order.line_items.data), order.line_items.next_page
+    return list(order.line_items), None
+
+
+def to_order(
+    order: VendorOrder,
+    *,
+    lines: list[VendorLine],
+    source: str,
+    customer_id: str,
+    what: str,
+) -> Order:
+    """The canonical order, its line items being `lines` (every page of them)."""
+    items = [_from_line(line) for line in lines]
+    items += [
+        _from_item(item, sub)
+        for sub in order.subscriptions
+        for item in _subscription_items(sub, what=what)
+    ]
+    unique: dict[str, LineItem] = {}
+    for item in items:
+        unique.setdefault(item.key, item)
+    return Order(
+        provider=PROVIDER,
+        source=source,
+        customer_id=customer_id,
+        order_id=order.key,
+        status=order_status(order.state),
+        status_raw=order.state or "",
+        created_at=order.created_time,
+        line_items=tuple(unique.values()),
+    )
+
+
+def _subscription_items(sub: VendorSubscription, *, what: str) -> list[VendorItem]:
+    where = f"{what}: subscription {sub.subscription_number}"
+    plans = _plans(sub.subscription_plans, what=where)
+    for action in sub.actions:
+        plans += _plans(action.subscription_plans, what=where)
+    return [item for plan in plans for item in _items(plan.subscription_items, what=where)]
+
+
+def _plans(listed: list[_Plan] | _PlanPage | None, *, what: str) -> list[_Plan]:
+    if isinstance(listed, _PlanPage):
+        _whole(listed.next_page, what=what, name="subscription_plans")
+        return list(listed.data)
+    return list(listed or [])
+
+
+def _items(listed: list[VendorItem] | _ItemPage | None, *, what: str) -> list[VendorItem]:
+    if isinstance(listed, _ItemPage):
+        _whole(listed.next_page, what=what, name="subscription_items")
+        return list(listed.data)
+    return list(listed or [])
+
+
+def _whole(next_page: str | None, *, what: str, name: str) -> None:
+    if next_page:
+        raise MalformedReplyError(
+            f"{what}: {name} has a next page, which the order reply cannot continue"
+        )
+
+
+def _from_line(line: VendorLine) -> LineItem:
+    provisioning, raw = line_provisioning(line)
+    return LineItem(
+        key=line.id,
+        offer=line.product_code or line.price_id or line.name,
+        quantity=round(line.quantity),
+        status=line_status(line.state),
+        status_raw=line.state,
+        provisioning=provisioning,
+        provisioning_raw=raw,
+    )
+
+
+def _from_item(item: VendorItem, sub: VendorSubscription) -> LineItem:
+    return LineItem(
+        key=item.subscription_item_number,
+        offer=item.price_id or item.name,
+        quantity=round(item.quantity or 0),
+        status=item_status(item.state),
+        status_raw=item.state,
+        subscription_id=sub.subscription_number,
+        provisioning=subscription_provisioning(sub.state),
+        provisioning_raw=sub.state,
+    )
