@@ -381,6 +381,9 @@ def test_demo_shows_the_simulator_the_baseline_and_live_changes(tmp_path: Path) 
 
     assert completed.returncode == 0, completed.stderr
     out = completed.stdout
-    assert re.search(r"simulator: Adobe VIP Marketplace API at http://127\.0\.0\.1:\d+", out)
-    assert len(re.findall(r"baseline: customer \d+, \d+ orders recorded", out)) == 3
+    for title in ("Adobe VIP Marketplace", "Microsoft Partner Center", "Elastic Path", "Zuora"):
+        assert re.search(rf"simulator: {title}.* at http://127\.0\.0\.1:\d+", out), title
+    for source in ("adobe-vip-demo", "partner-center-demo", "elastic-path-demo", "zuora-demo"):
+        assert len(re.findall(rf"{source}: baseline of \S+, \d+ orders", out)) == 3, source
     assert re.search(r"^\S+\s+adobe_vip\.order\.\S+\s+\d+/\d+", out, re.MULTILINE), out
+    assert "poll of customer" not in out, out  # no poll failed
