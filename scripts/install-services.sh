@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Installs the services the tests run for real (RabbitMQ) from Debian's packages, once.
+# Installs what the tests run for real from Debian's packages, once: RabbitMQ (a private
+# broker per test run) and Prometheus' promtool (checks the metrics exposition and the
+# alert rules).
 # The tests start and stop their own private nodes on loopback; nothing is started here.
 set -euo pipefail
 
 missing=()
 [ -x /usr/sbin/rabbitmq-server ] || missing+=(rabbitmq-server)
+[ -x /usr/bin/promtool ] || missing+=(prometheus)
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 sudo=""
