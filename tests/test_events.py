@@ -1,7 +1,8 @@
 """events: routing keys, the CloudEvents envelope, deterministic ids and encoding.
 
 Events are built literally here (not through classify), so each case states exactly the
-fields the wire contract is derived from.
+fields the wire contract is derived from. Ids of changes are pinned to their literal
+values; order.stuck's id follows its episode (order, status, since), not the sequence.
 """
 
 from __future__ import annotations
@@ -63,6 +64,20 @@ def payment_changed(after: str | None, **overrides: Any) -> events.OrderEvent:
     )
 
 
+def order_stuck(
+    since: datetime = datetime(2024, 5, 1, 9, 30, tzinfo=UTC),
+    raw: str = "1002",
+    **overrides: Any,
+) -> events.OrderStuck:
+    return events.OrderStuck(
+        status=Value(value="pending", raw=raw),
+        since=since,
+        stuck_for_s=7230.0,
+        threshold_s=7200.0,
+        **common(**overrides),
+    )
+
+
 LINE = {"key": "2", "offer": "65322651CA01A12", "quantity": 1}
 
 ROUTING: list[tuple[events.OrderEvent, str]] = [
@@ -90,6 +105,8 @@ ROUTING: list[tuple[events.OrderEvent, str]] = [
     (payment_changed("paid"), "adobe_vip.order.payment_changed.paid"),
     (payment_changed(None), "adobe_vip.order.payment_changed.unknown"),
     (status_changed(provider="elastic_path"), "elastic_path.order.status_changed.completed"),
+    (order_stuck(), "adobe_vip.order.stuck"),
+    (order_stuck(provider="zuora"), "zuora.order.stuck"),
 ]
 
 
@@ -108,6 +125,7 @@ def test_every_event_type_is_listed_once_with_its_contract_name() -> None:
         "order.line_item.status_changed",
         "order.provisioning_changed",
         "order.payment_changed",
+        "order.stuck",
     ]
 
 
@@ -228,3 +246,59 @@ def test_events_are_immutable_and_reject_unknown_fields() -> None:
         event.sequence = 4  # type: ignore[misc]
     with pytest.raises(ValueError, match="extra"):
         events.OrderCreated.model_validate({**common(), "colour": "red"})
+
+
+def test_ids_of_changes_are_pinned() -> None:
+    assert events.event_id(status_changed()) == "79736d1b-9603-5789-b76c-58d0785a62bc"
+    assert events.event_id(quantity_changed()) == "f07523b8-0bf1-5e7f-850f-f20a29419a06"
+
+
+def test_envelope_of_order_stuck() -> None:
+    event = order_stuck()
+    envelope = events.envelope(event, detected_at=DETECTED_AT)
+    assert envelope["id"] == events.event_id(event)
+    assert envelope["type"] == "order.stuck"
+    assert envelope["subject"] == "adobe_vip/9876543210/5123456789"
+    assert envelope["data"] == {
+        **common(),
+        "status": {"value": "pending", "raw": "1002"},
+        "since": "2024-05-01T09:30:00Z",
+        "stuck_for_s": 7230.0,
+        "threshold_s": 7200.0,
+    }
+
+
+def test_order_stuck_since_is_kept_in_utc_and_needs_a_timezone() -> None:
+    local = datetime(2024, 5, 1, 11, 30, tzinfo=timezone(timedelta(hours=2)))
+    assert order_stuck(since=local).since == datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
+    with pytest.raises(ValueError, match="timezone"):
+        order_stuck(since=datetime(2024, 5, 1, 9, 30))
+
+
+@pytest.mark.parametrize(
+    "same",
+    [
+        order_stuck(sequence=7),
+        order_stuck(order=order(reference="other").model_dump(mode="json")),
+        order_stuck(customer_id="other"),
+        order_stuck(since=datetime(2024, 5, 1, 11, 30, tzinfo=timezone(timedelta(hours=2)))),
+        order_stuck().model_copy(update={"stuck_for_s": 9000.0}),
+    ],
+    ids=["sequence", "snapshot", "customer", "since in another timezone", "duration"],
+)
+def test_an_episode_has_one_id(same: events.OrderEvent) -> None:
+    assert events.event_id(same) == events.event_id(order_stuck())
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        order_stuck(since=datetime(2024, 5, 1, 9, 30, 1, tzinfo=UTC)),
+        order_stuck(raw="1003"),
+        order_stuck(order_id="5123456790"),
+        order_stuck(source="adobe-test"),
+    ],
+    ids=["since", "status", "order", "source"],
+)
+def test_another_episode_has_another_id(other: events.OrderEvent) -> None:
+    assert events.event_id(other) != events.event_id(order_stuck())

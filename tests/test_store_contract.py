@@ -1,9 +1,10 @@
 """The contract every store behind the `Store` port keeps, run against each implementation.
 
-Covers snapshot and poll-state round trips, the one-transaction guarantee of `commit_sync`
-(a sync that fails half-way leaves nothing, and no reader sees it half-written), duplicate
-event ids, the outbox's order, limit, publishing, statistics and pruning, isolation between
-customers and sources, durability across close and reopen, and a closed store's errors.
+Covers snapshot and poll-state round trips (a snapshot's stuck-order episode included), the
+one-transaction guarantee of `commit_sync` (a sync that fails half-way leaves nothing, and
+no reader sees it half-written), duplicate event ids, the outbox's order, limit, publishing,
+statistics and pruning, isolation between customers and sources, durability across close
+and reopen, and a closed store's errors.
 
 A store joins by adding an async context manager to `FACTORIES`: given a fresh `tmp_path`,
 it yields an `Opener` that opens the same empty database each time it is called.
@@ -85,8 +86,20 @@ async def commit(
     await store.commit_sync(source, customer_id, snapshots=snapshots, events=events, state=state)
 
 
-def snapshot(order_id: str = "5123456789", sequence: int = 1, **overrides: object) -> Snapshot:
-    return Snapshot(order=order(order_id=order_id, **overrides), sequence=sequence)
+def snapshot(
+    order_id: str = "5123456789",
+    sequence: int = 1,
+    *,
+    status_since: datetime | None = None,
+    stuck_reported: bool = False,
+    **overrides: object,
+) -> Snapshot:
+    return Snapshot(
+        order=order(order_id=order_id, **overrides),
+        sequence=sequence,
+        status_since=status_since,
+        stuck_reported=stuck_reported,
+    )
 
 
 async def test_snapshot_round_trips_with_line_items_and_datetimes(store: ContractStore) -> None:
@@ -111,6 +124,44 @@ async def test_snapshot_round_trips_with_line_items_and_datetimes(store: Contrac
     assert created_at is not None
     assert created_at.utcoffset() is not None
     assert created_at == rich.order.created_at
+
+
+async def test_a_snapshot_episode_round_trips(store: ContractStore) -> None:
+    local = timezone(timedelta(hours=-5))
+    since = datetime(2024, 5, 1, 7, 0, 0, 250_000, tzinfo=local)
+    stuck = snapshot("a", sequence=2, status_since=since, stuck_reported=True)
+    fresh = snapshot("b", status_since=T0)
+    unknown = snapshot("c")
+    await commit(store, snapshots=[stuck, fresh, unknown])
+
+    loaded = await store.load_snapshots(SOURCE, CUSTOMER_ID, ["a", "b", "c"])
+
+    assert loaded == {"a": stuck, "b": fresh, "c": unknown}
+    assert loaded["a"].status_since is not None
+    assert loaded["a"].status_since.utcoffset() == timedelta(0)
+    assert (loaded["c"].status_since, loaded["c"].stuck_reported) == (None, False)
+
+
+async def test_a_snapshot_written_again_at_the_same_sequence_keeps_the_new_episode(
+    store: ContractStore,
+) -> None:
+    await commit(store, snapshots=[snapshot(sequence=3, status_since=T0)])
+    reported = snapshot(sequence=3, status_since=T0, stuck_reported=True)
+    await commit(store, snapshots=[reported])
+    assert await store.load_snapshots(SOURCE, CUSTOMER_ID, ["5123456789"]) == {
+        "5123456789": reported
+    }
+
+    moved_on = snapshot(
+        sequence=4,
+        status_since=T0 + timedelta(hours=3),
+        status=OrderStatus.COMPLETED,
+        status_raw="1000",
+    )
+    await commit(store, snapshots=[moved_on])
+    assert await store.load_snapshots(SOURCE, CUSTOMER_ID, ["5123456789"]) == {
+        "5123456789": moved_on
+    }
 
 
 async def test_load_snapshots_returns_only_stored_orders(store: ContractStore) -> None:

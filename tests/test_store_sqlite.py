@@ -1,5 +1,6 @@
 """What only the SQLite store does: its URL forms, file and directory handling, WAL mode,
-the schema version and its migrations, the translation of sqlite3 errors, the `updated_at`
+the schema version and its migrations (a version 1 database upgraded in place, its rows
+kept), the translation of sqlite3 errors, the `updated_at`
 clock, the outbox's partial index, and pruning after the retention period as events are
 marked published. The shared behaviour is in test_store_contract.py.
 """
@@ -17,7 +18,7 @@ import pytest
 from tests.orders import CUSTOMER_ID, SOURCE, order
 from watcher.core.errors import ConfigError, StoreError
 from watcher.core.ports import OutboxRecord, PollState, Snapshot
-from watcher.store import open_store, opened, sqlite
+from watcher.store import codec, open_store, opened, schema, sqlite
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -41,7 +42,7 @@ async def test_a_new_file_gets_wal_mode_and_the_current_schema(tmp_path: Path) -
         pass
 
     assert query(path, "PRAGMA journal_mode") == [("wal",)]
-    assert query(path, "PRAGMA user_version") == [(sqlite.SCHEMA_VERSION,)]
+    assert query(path, "PRAGMA user_version") == [(schema.VERSION,)]
     tables = query(path, "SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name")
     assert {"outbox", "poll_state", "snapshots"} <= {name for (name,) in tables}
 
@@ -56,13 +57,77 @@ async def test_reopening_keeps_the_schema_and_the_data(tmp_path: Path) -> None:
         await store.close()
 
     assert query(path, "SELECT count(*) FROM outbox") == [(1,)]
-    assert query(path, "PRAGMA user_version") == [(sqlite.SCHEMA_VERSION,)]
+    assert query(path, "PRAGMA user_version") == [(schema.VERSION,)]
+
+
+def create_version_1(path: Path) -> None:
+    """A database as order-watcher wrote it before snapshots kept their episode."""
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        for statement in schema.MIGRATIONS[0]:
+            db.execute(statement)
+        db.execute(
+            "INSERT INTO snapshots (source, customer_id, order_id, sequence, body, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                SOURCE,
+                CUSTOMER_ID,
+                "5123456789",
+                4,
+                codec.encode(order()),
+                "2024-05-01T11:00:00.000000+00:00",
+            ),
+        )
+        db.execute(
+            "INSERT INTO outbox (event_id, event_type, routing_key, body, created_at)"
+            " VALUES ('e1', 'order.created', 'k', x'7b7d', '2024-05-01T11:00:00.000000+00:00')"
+        )
+        db.execute(
+            "INSERT INTO poll_state (source, customer_id, baseline_done) VALUES (?, ?, 1)",
+            (SOURCE, CUSTOMER_ID),
+        )
+        db.execute("PRAGMA user_version = 1")
+
+
+async def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "order-watcher.db"
+    create_version_1(path)
+
+    store = await sqlite.SqliteStore.open(path)
+    try:
+        loaded = await store.load_snapshots(SOURCE, CUSTOMER_ID, ["5123456789"])
+        assert loaded == {"5123456789": Snapshot(order=order(), sequence=4)}
+        assert [record.event_id for record in await store.pending(10)] == ["e1"]
+        assert await store.poll_state(SOURCE, CUSTOMER_ID) == PollState(True)
+        episode = Snapshot(order=order(), sequence=4, status_since=T0, stuck_reported=True)
+        await store.commit_sync(
+            SOURCE, CUSTOMER_ID, snapshots=[episode], events=[], state=PollState(True)
+        )
+        assert await store.load_snapshots(SOURCE, CUSTOMER_ID, ["5123456789"]) == {
+            "5123456789": episode
+        }
+    finally:
+        await store.close()
+
+    assert query(path, "PRAGMA user_version") == [(schema.VERSION,)]
+    assert query(path, "SELECT status_since, stuck_reported FROM snapshots") == [
+        ("2024-05-01T12:00:00.000000+00:00", 1)
+    ]
+
+
+async def test_a_new_database_has_every_column_of_the_last_migration(tmp_path: Path) -> None:
+    path = tmp_path / "order-watcher.db"
+    async with opened(f"sqlite:///{path}"):
+        pass
+
+    columns = {name for _, name, *_ in query(path, "PRAGMA table_info(snapshots)")}
+
+    assert {"status_since", "stuck_reported"} <= columns
 
 
 async def test_a_schema_newer_than_the_code_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "order-watcher.db"
     with contextlib.closing(sqlite3.connect(path)) as db:
-        db.execute(f"PRAGMA user_version = {sqlite.SCHEMA_VERSION + 1}")
+        db.execute(f"PRAGMA user_version = {schema.VERSION + 1}")
 
     with pytest.raises(StoreError, match="schema version"):
         await sqlite.SqliteStore.open(path)
@@ -176,7 +241,7 @@ async def test_pending_reads_the_partial_index(tmp_path: Path) -> None:
     async with opened(f"sqlite:///{path}"):
         pass
 
-    plan = query(path, "EXPLAIN QUERY PLAN " + sqlite._SELECT_PENDING.replace("?", "10"))
+    plan = query(path, "EXPLAIN QUERY PLAN " + schema.SELECT_PENDING.replace("?", "10"))
 
     assert "outbox_unpublished" in str(plan)
 

@@ -8,6 +8,10 @@ CloudEvent that is published as the AMQP body, and `routing_key` derives the top
 
 Event ids are deterministic (a UUIDv5 of source, order, sequence, type and line key), so
 a sync repeated after a crash produces the same ids and consumers can drop duplicates.
+order.stuck is the exception: it is published once per episode (an order's stay in one
+status), not per snapshot, so its id is a hash of source, order, type, status and the
+moment the episode began. The same episode always gives the same id, whatever sequence
+the order has reached when it is reported; a new episode gives a new id.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 import orjson
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 _ID_NAMESPACE = uuid.UUID("5b0c3f2e-8f3e-4c52-9d7e-0f6f1d1c7a11")
 CONTENT_TYPE = "application/cloudevents+json"
@@ -50,6 +54,12 @@ class OrderEvent(BaseModel):
         """The line key for line events, None for order-level ones."""
         key = getattr(self, "line_key", None)
         return key if isinstance(key, str) else None
+
+    def identity(self) -> tuple[str, ...]:
+        """What the event's id is a hash of: source, order, sequence, type and scope."""
+        line = self.affected_line()
+        scope = "order" if line is None else f"line:{line}"
+        return (self.source, self.order_id, str(self.sequence), self.type, scope)
 
     def routing_value(self) -> str | None:
         """The extra routing-key segment: the new normalised value, where there is one."""
@@ -114,6 +124,32 @@ class PaymentChanged(OrderEvent):
     after: Value
 
 
+class OrderStuck(OrderEvent):
+    """The order has been in `status` since `since`, past its threshold; once per episode.
+
+    `stuck_for_s` is how long it had been there when detected, `threshold_s` the threshold
+    its status crossed. `sequence` and `order` are those of the snapshot it was detected on.
+    """
+
+    type = "order.stuck"
+    status: Value
+    since: datetime
+    stuck_for_s: float
+    threshold_s: float
+
+    @field_validator("since")
+    @classmethod
+    def _in_utc(cls, since: datetime) -> datetime:
+        if since.utcoffset() is None:
+            raise ValueError("since needs a timezone")
+        return since.astimezone(UTC)
+
+    def identity(self) -> tuple[str, ...]:
+        """The episode: source, order, type, status (normalised and raw) and since."""
+        episode = f"{self.status.value}:{self.status.raw}@{self.since.isoformat()}"
+        return (self.source, self.order_id, self.type, episode)
+
+
 EVENT_TYPES: tuple[type[OrderEvent], ...] = (
     OrderCreated,
     OrderStatusChanged,
@@ -123,14 +159,12 @@ EVENT_TYPES: tuple[type[OrderEvent], ...] = (
     LineItemStatusChanged,
     ProvisioningChanged,
     PaymentChanged,
+    OrderStuck,
 )
 
 
 def event_id(event: OrderEvent) -> str:
-    line = event.affected_line()
-    scope = "order" if line is None else f"line:{line}"
-    name = "\x1f".join((event.source, event.order_id, str(event.sequence), event.type, scope))
-    return str(uuid.uuid5(_ID_NAMESPACE, name))
+    return str(uuid.uuid5(_ID_NAMESPACE, "\x1f".join(event.identity())))
 
 
 def routing_key(event: OrderEvent) -> str:

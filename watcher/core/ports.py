@@ -16,10 +16,17 @@ from watcher.core.models import Order
 
 @dataclass(frozen=True, slots=True)
 class Snapshot:
-    """The last stored view of one order and its per-order sequence number."""
+    """The last stored view of one order and its per-order sequence number.
+
+    `status_since` is when the order entered its current status (None in snapshots stored
+    before it was kept); `stuck_reported` says whether order.stuck was published for the
+    time it has spent in that status (see `watcher.core.stuck`).
+    """
 
     order: Order
     sequence: int
+    status_since: datetime | None = None
+    stuck_reported: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,6 +5,13 @@ during the source's baseline sync); an unchanged essence means nothing to do; ot
 the snapshot's sequence goes up by one and the changes become events. The result is what
 the store writes in one transaction: the new snapshots and the encoded outbox records.
 
+Every fetched order is also judged for being stuck (`watcher.core.stuck`), changed or not,
+since being stuck is about time passing. An order that crosses its status's threshold
+raises one order.stuck per episode: its snapshot is written again with `stuck_reported`
+set, at the same sequence when nothing in its essence changed. The baseline does not
+silence it: an order already stuck at the baseline sync is reported once. A change of
+status (normalised or raw) starts a new episode; other changes do not.
+
 Orders missing from a fetch are left alone: a vendor's window or listing lag is not a
 removal, and DESIGN.md has no event for one.
 """
@@ -14,17 +21,27 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
 
-from watcher.core import classify, events
+from watcher.core import classify, events, stuck
 from watcher.core.models import Order
 from watcher.core.ports import OutboxRecord, Snapshot
+
+NO_THRESHOLDS: Mapping[str, float] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
 class Result:
+    """What one sync writes, and what it found.
+
+    `stuck` holds every fetched order past its threshold now, reported in this sync or an
+    earlier one: the input of the stuck-orders gauge.
+    """
+
     snapshots: list[Snapshot] = field(default_factory=list)
     events: list[events.OrderEvent] = field(default_factory=list)
     records: list[OutboxRecord] = field(default_factory=list)
+    stuck: list[Order] = field(default_factory=list)
 
 
 def reconcile(
@@ -33,25 +50,75 @@ def reconcile(
     *,
     baseline: bool,
     now: datetime,
+    thresholds: Mapping[str, float] = NO_THRESHOLDS,
 ) -> Result:
     """New snapshots and outbox records for `orders` against `stored`.
 
     `baseline` is true during the source's first successful sync of this customer, when
-    orders already on the vendor's side are recorded without an order.created each.
+    orders already on the vendor's side are recorded without an order.created each; orders
+    already stuck then are still reported, once. `thresholds` are the source's stuck
+    thresholds in seconds, by raw or normalised status.
     """
     result = Result()
     for order in orders:
         prior = stored.get(order.order_id)
-        sequence = 1 if prior is None else prior.sequence + 1
-        found = classify.changes(
-            prior.order if prior else None, order, sequence=sequence, baseline=baseline
-        )
-        if prior is not None and not found:
+        verdict = stuck.judge(order, prior, thresholds=thresholds, now=now)
+        snapshot, found = _step(order, prior, verdict, baseline=baseline)
+        if verdict.stuck:
+            result.stuck.append(order)
+        if snapshot is None:
             continue
-        result.snapshots.append(Snapshot(order=order, sequence=sequence))
+        result.snapshots.append(snapshot)
         result.events.extend(found)
         result.records.extend(record(event, now=now) for event in found)
     return result
+
+
+def _step(
+    order: Order, prior: Snapshot | None, verdict: stuck.Verdict, *, baseline: bool
+) -> tuple[Snapshot | None, list[events.OrderEvent]]:
+    """The snapshot to write (None: nothing to write) and the events it raises."""
+    sequence = 1 if prior is None else prior.sequence + 1
+    found = classify.changes(
+        prior.order if prior else None, order, sequence=sequence, baseline=baseline
+    )
+    if prior is not None and not found:
+        sequence = prior.sequence  # nothing in the essence changed
+    if verdict.report:
+        found = [*found, stuck_event(order, verdict, sequence=sequence)]
+    snapshot = Snapshot(
+        order=order,
+        sequence=sequence,
+        status_since=verdict.since,
+        stuck_reported=verdict.reported,
+    )
+    if prior is not None and not found and _same_episode_state(prior, snapshot):
+        return None, []
+    return snapshot, found
+
+
+def _same_episode_state(prior: Snapshot, snapshot: Snapshot) -> bool:
+    """True when the snapshot would store what `prior` says about the episode already."""
+    return prior.status_since == snapshot.status_since and (
+        prior.stuck_reported == snapshot.stuck_reported
+    )
+
+
+def stuck_event(order: Order, verdict: stuck.Verdict, *, sequence: int) -> events.OrderStuck:
+    """The order.stuck event of `order`'s episode, on the snapshot numbered `sequence`."""
+    assert verdict.threshold_s is not None
+    return events.OrderStuck(
+        provider=order.provider,
+        source=order.source,
+        customer_id=order.customer_id,
+        order_id=order.order_id,
+        sequence=sequence,
+        order=order.model_dump(mode="json"),
+        status=events.Value(value=order.status.value, raw=order.status_raw),
+        since=verdict.since,
+        stuck_for_s=verdict.stuck_for_s,
+        threshold_s=verdict.threshold_s,
+    )
 
 
 def record(event: events.OrderEvent, *, now: datetime) -> OutboxRecord:

@@ -17,8 +17,10 @@ at-least-once delivery allows anyway.
 
 Layout: datetimes are ISO-8601 UTC text with microseconds, so text order is time order;
 event bodies are BLOBs; snapshots are `codec` JSON keyed by (source, order_id), since order
-ids are unique per vendor account. Tables are STRICT, so a value of the wrong type is refused.
-Numbered migrations build the schema, recorded in `PRAGMA user_version`. Published events
+ids are unique per vendor account, with their stuck-order episode (`status_since`,
+`stuck_reported`) in columns of their own. Tables are STRICT, so a value of the wrong type is
+refused. Numbered migrations (`schema`) build the schema and upgrade older databases in
+place, recorded in `PRAGMA user_version`. Published events
 are kept for `retention_s`, during which a late duplicate cannot be enqueued again, and
 pruned at most hourly as events are marked published.
 
@@ -41,7 +43,7 @@ import aiosqlite
 
 from watcher.core.errors import ConfigError, StoreError
 from watcher.core.ports import OutboxRecord, OutboxStats, PollState, Snapshot
-from watcher.store import codec
+from watcher.store import codec, schema
 
 log = logging.getLogger(__name__)
 
@@ -51,57 +53,6 @@ DEFAULT_RETENTION_S = 7 * 86_400.0
 PRUNE_INTERVAL = timedelta(hours=1)
 BUSY_TIMEOUT_MS = 5_000
 IN_LIST_CHUNK = 500  # ids per IN (...): well under the 999 parameters of old SQLite builds
-
-_MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    (
-        """CREATE TABLE IF NOT EXISTS snapshots (
-            source TEXT NOT NULL, customer_id TEXT NOT NULL, order_id TEXT NOT NULL,
-            sequence INTEGER NOT NULL, body BLOB NOT NULL, updated_at TEXT NOT NULL,
-            PRIMARY KEY (source, order_id)) STRICT""",
-        "CREATE INDEX IF NOT EXISTS snapshots_by_customer ON snapshots (source, customer_id)",
-        """CREATE TABLE IF NOT EXISTS outbox (
-            seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE,
-            event_type TEXT NOT NULL, routing_key TEXT NOT NULL, body BLOB NOT NULL,
-            created_at TEXT NOT NULL, published_at TEXT) STRICT""",
-        """CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (seq, created_at)
-            WHERE published_at IS NULL""",
-        """CREATE INDEX IF NOT EXISTS outbox_published ON outbox (published_at)
-            WHERE published_at IS NOT NULL""",
-        """CREATE TABLE IF NOT EXISTS poll_state (
-            source TEXT NOT NULL, customer_id TEXT NOT NULL, baseline_done INTEGER NOT NULL,
-            last_success_at TEXT, last_full_sync_at TEXT,
-            PRIMARY KEY (source, customer_id)) STRICT""",
-    ),
-)
-SCHEMA_VERSION = len(_MIGRATIONS)
-
-_UPSERT_SNAPSHOT = """
-    INSERT INTO snapshots (source, customer_id, order_id, sequence, body, updated_at)
-    VALUES (?, ?, ?, ?, ?, ?)
-    ON CONFLICT (source, order_id) DO UPDATE SET customer_id = excluded.customer_id,
-        sequence = excluded.sequence, body = excluded.body, updated_at = excluded.updated_at"""
-_INSERT_EVENT = """
-    INSERT INTO outbox (event_id, event_type, routing_key, body, created_at)
-    VALUES (?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING"""
-_UPSERT_STATE = """
-    INSERT INTO poll_state (source, customer_id, baseline_done, last_success_at, last_full_sync_at)
-    VALUES (?, ?, ?, ?, ?)
-    ON CONFLICT (source, customer_id) DO UPDATE SET baseline_done = excluded.baseline_done,
-        last_success_at = excluded.last_success_at,
-        last_full_sync_at = excluded.last_full_sync_at"""
-_SELECT_STATE = """
-    SELECT baseline_done, last_success_at, last_full_sync_at FROM poll_state
-    WHERE source = ? AND customer_id = ?"""
-_SELECT_PENDING = """
-    SELECT event_id, event_type, routing_key, body, created_at FROM outbox
-    WHERE published_at IS NULL ORDER BY seq LIMIT ?"""
-_MARK_PUBLISHED = """
-    UPDATE outbox SET published_at = ? WHERE event_id IN ({marks}) AND published_at IS NULL"""
-_SELECT_SNAPSHOTS = """
-    SELECT order_id, sequence, body FROM snapshots
-    WHERE source = ? AND customer_id = ? AND order_id IN ({marks})"""
-_STATS = "SELECT count(*), min(created_at) FROM outbox WHERE published_at IS NULL"
-_PRUNE = "DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < ?"
 
 
 def _utcnow() -> datetime:
@@ -152,7 +103,7 @@ class SqliteStore:
 
     async def poll_state(self, source: str, customer_id: str) -> PollState | None:
         async with self._connection("read the poll state") as db:
-            rows = await db.execute_fetchall(_SELECT_STATE, (source, customer_id))
+            rows = await db.execute_fetchall(schema.SELECT_STATE, (source, customer_id))
         return next((_poll_state(*row) for row in rows), None)
 
     async def load_snapshots(
@@ -161,12 +112,9 @@ class SqliteStore:
         rows: list[Any] = []
         async with self._connection("load snapshots") as db:
             for chunk in _chunks(list(dict.fromkeys(order_ids))):
-                sql = _SELECT_SNAPSHOTS.format(marks=_marks(len(chunk)))
+                sql = schema.SELECT_SNAPSHOTS.format(marks=_marks(len(chunk)))
                 rows.extend(await db.execute_fetchall(sql, (source, customer_id, *chunk)))
-        return {
-            order_id: Snapshot(order=codec.decode(body, order_id=order_id), sequence=sequence)
-            for order_id, sequence, body in rows
-        }
+        return {row[0]: _snapshot(*row) for row in rows}
 
     async def commit_sync(
         self,
@@ -183,20 +131,20 @@ class SqliteStore:
         state_row = (source, customer_id, *_state_values(state))
         async with self._connection(f"commit the sync of {source}/{customer_id}") as db:
             if not snapshot_rows and not event_rows:
-                await db.execute(_UPSERT_STATE, state_row)  # one statement is atomic alone
+                await db.execute(schema.UPSERT_STATE, state_row)  # one statement is atomic alone
                 return
             async with _transaction(db):
                 if snapshot_rows:
-                    await db.executemany(_UPSERT_SNAPSHOT, snapshot_rows)
+                    await db.executemany(schema.UPSERT_SNAPSHOT, snapshot_rows)
                 if event_rows:
-                    await db.executemany(_INSERT_EVENT, event_rows)
-                await db.execute(_UPSERT_STATE, state_row)
+                    await db.executemany(schema.INSERT_EVENT, event_rows)
+                await db.execute(schema.UPSERT_STATE, state_row)
 
     async def pending(self, limit: int) -> list[OutboxRecord]:
         if limit <= 0:
             return []
         async with self._connection("read the outbox") as db:
-            rows = await db.execute_fetchall(_SELECT_PENDING, (limit,))
+            rows = await db.execute_fetchall(schema.SELECT_PENDING, (limit,))
         return [_outbox_record(*row) for row in rows]
 
     async def mark_published(self, event_ids: Sequence[str], *, at: datetime) -> None:
@@ -205,7 +153,7 @@ class SqliteStore:
         async with self._connection("mark events published") as db:
             # Each chunk is one statement, atomic alone; marking twice changes nothing.
             for chunk in _chunks(list(event_ids)):
-                sql = _MARK_PUBLISHED.format(marks=_marks(len(chunk)))
+                sql = schema.MARK_PUBLISHED.format(marks=_marks(len(chunk)))
                 await db.execute(sql, (published_at, *chunk))
         if self._pruned_at is None or at - self._pruned_at >= PRUNE_INTERVAL:
             self._pruned_at = at
@@ -213,14 +161,14 @@ class SqliteStore:
 
     async def stats(self) -> OutboxStats:
         async with self._connection("read the outbox statistics") as db:
-            rows = await db.execute_fetchall(_STATS)
+            rows = await db.execute_fetchall(schema.STATS)
         ((backlog, oldest),) = rows
         return OutboxStats(backlog=backlog, oldest_created_at=_from_text(oldest))
 
     async def prune(self, older_than: datetime) -> int:
         """Delete the events published before `older_than`; how many were deleted."""
         async with self._connection("prune the outbox") as db:
-            cursor = await db.execute(_PRUNE, (_to_text(older_than),))
+            cursor = await db.execute(schema.PRUNE, (_to_text(older_than),))
         return cursor.rowcount
 
     async def close(self) -> None:
@@ -307,19 +255,19 @@ async def _configure(db: aiosqlite.Connection, *, memory: bool) -> None:
 
 
 async def _migrate(db: aiosqlite.Connection) -> None:
-    """Bring the schema to `SCHEMA_VERSION`, rechecking under the write lock."""
-    if await _user_version(db) == SCHEMA_VERSION:
+    """Bring the schema to `schema.VERSION`, rechecking under the write lock."""
+    if await _user_version(db) == schema.VERSION:
         return
     async with _transaction(db):
         version = await _user_version(db)
-        if version > SCHEMA_VERSION:
+        if version > schema.VERSION:
             raise StoreError(
                 f"the database has schema version {version}; this order-watcher knows "
-                f"versions up to {SCHEMA_VERSION}: upgrade order-watcher"
+                f"versions up to {schema.VERSION}: upgrade order-watcher"
             )
-        for statement in (s for step in _MIGRATIONS[version:] for s in step):
+        for statement in (s for step in schema.MIGRATIONS[version:] for s in step):
             await db.execute(statement)
-        await db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        await db.execute(f"PRAGMA user_version = {schema.VERSION}")
 
 
 async def _user_version(db: aiosqlite.Connection) -> int:
@@ -341,7 +289,27 @@ def _snapshot_row(
     source: str, customer_id: str, snapshot: Snapshot, updated_at: str
 ) -> tuple[object, ...]:
     order = snapshot.order
-    return (source, customer_id, order.order_id, snapshot.sequence, codec.encode(order), updated_at)
+    return (
+        source,
+        customer_id,
+        order.order_id,
+        snapshot.sequence,
+        codec.encode(order),
+        updated_at,
+        _to_text(snapshot.status_since),
+        int(snapshot.stuck_reported),
+    )
+
+
+def _snapshot(
+    order_id: str, sequence: int, body: bytes, status_since: str | None, stuck_reported: int
+) -> Snapshot:
+    return Snapshot(
+        order=codec.decode(body, order_id=order_id),
+        sequence=sequence,
+        status_since=_from_text(status_since),
+        stuck_reported=bool(stuck_reported),
+    )
 
 
 def _event_row(event: OutboxRecord) -> tuple[object, ...]:

@@ -1,0 +1,71 @@
+"""The SQLite store's tables, their numbered migrations and the statements it runs.
+
+A database records the migrations applied to it in `PRAGMA user_version`; opening one runs
+the missing steps in one transaction (`sqlite._migrate`), so a database written by an older
+order-watcher is upgraded in place. A step is never edited once released: a change to the
+schema is a new step at the end.
+
+    1  snapshots, outbox, poll_state
+    2  snapshots.status_since, snapshots.stuck_reported: the stuck-order episode; rows
+       written before it read as "since unknown" and "not reported"
+"""
+
+from __future__ import annotations
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE IF NOT EXISTS snapshots (
+            source TEXT NOT NULL, customer_id TEXT NOT NULL, order_id TEXT NOT NULL,
+            sequence INTEGER NOT NULL, body BLOB NOT NULL, updated_at TEXT NOT NULL,
+            PRIMARY KEY (source, order_id)) STRICT""",
+        "CREATE INDEX IF NOT EXISTS snapshots_by_customer ON snapshots (source, customer_id)",
+        """CREATE TABLE IF NOT EXISTS outbox (
+            seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT NOT NULL UNIQUE,
+            event_type TEXT NOT NULL, routing_key TEXT NOT NULL, body BLOB NOT NULL,
+            created_at TEXT NOT NULL, published_at TEXT) STRICT""",
+        """CREATE INDEX IF NOT EXISTS outbox_unpublished ON outbox (seq, created_at)
+            WHERE published_at IS NULL""",
+        """CREATE INDEX IF NOT EXISTS outbox_published ON outbox (published_at)
+            WHERE published_at IS NOT NULL""",
+        """CREATE TABLE IF NOT EXISTS poll_state (
+            source TEXT NOT NULL, customer_id TEXT NOT NULL, baseline_done INTEGER NOT NULL,
+            last_success_at TEXT, last_full_sync_at TEXT,
+            PRIMARY KEY (source, customer_id)) STRICT""",
+    ),
+    (
+        "ALTER TABLE snapshots ADD COLUMN status_since TEXT",
+        "ALTER TABLE snapshots ADD COLUMN stuck_reported INTEGER NOT NULL DEFAULT 0",
+    ),
+)
+VERSION = len(MIGRATIONS)
+
+UPSERT_SNAPSHOT = """
+    INSERT INTO snapshots (
+        source, customer_id, order_id, sequence, body, updated_at, status_since, stuck_reported
+    )
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    ON CONFLICT (source, order_id) DO UPDATE SET customer_id = excluded.customer_id,
+        sequence = excluded.sequence, body = excluded.body, updated_at = excluded.updated_at,
+        status_since = excluded.status_since, stuck_reported = excluded.stuck_reported"""
+SELECT_SNAPSHOTS = """
+    SELECT order_id, sequence, body, status_since, stuck_reported FROM snapshots
+    WHERE source = ? AND customer_id = ? AND order_id IN ({marks})"""
+INSERT_EVENT = """
+    INSERT INTO outbox (event_id, event_type, routing_key, body, created_at)
+    VALUES (?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING"""
+SELECT_PENDING = """
+    SELECT event_id, event_type, routing_key, body, created_at FROM outbox
+    WHERE published_at IS NULL ORDER BY seq LIMIT ?"""
+MARK_PUBLISHED = """
+    UPDATE outbox SET published_at = ? WHERE event_id IN ({marks}) AND published_at IS NULL"""
+STATS = "SELECT count(*), min(created_at) FROM outbox WHERE published_at IS NULL"
+PRUNE = "DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < ?"
+UPSERT_STATE = """
+    INSERT INTO poll_state (source, customer_id, baseline_done, last_success_at, last_full_sync_at)
+    VALUES (?, ?, ?, ?, ?)
+    ON CONFLICT (source, customer_id) DO UPDATE SET baseline_done = excluded.baseline_done,
+        last_success_at = excluded.last_success_at,
+        last_full_sync_at = excluded.last_full_sync_at"""
+SELECT_STATE = """
+    SELECT baseline_done, last_success_at, last_full_sync_at FROM poll_state
+    WHERE source = ? AND customer_id = ?"""
