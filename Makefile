@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CHECKED := watcher tests
 
-.PHONY: run test lint typecheck services bench clean
+.PHONY: run test lint typecheck services bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check $(CHECKED)
 	$(BIN)/ruff format --check $(CHECKED)
 	$(BIN)/lint-imports
+	$(BIN)/python -m watcher.contract --check
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -30,6 +31,10 @@ typecheck: $(STAMP)
 # The tests start their own private RabbitMQ nodes on loopback and stop them when done.
 test: $(STAMP) services lint typecheck
 	$(BIN)/pytest
+
+# The event contract (JSON Schemas, AsyncAPI) under docs/ is generated from the models.
+docs: $(STAMP)
+	$(BIN)/python -m watcher.contract
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench

@@ -7,10 +7,10 @@ raw value, so consumers can act on either.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, field_validator
 
 
 class OrderStatus(StrEnum):
@@ -66,6 +66,14 @@ class Order(_Frozen):
     payment_raw: str | None = None
     fulfilment: Provisioning | None = None
     fulfilment_raw: str | None = None
+
+    @field_validator("created_at")
+    @classmethod
+    def _in_utc(cls, value: datetime | None) -> datetime | None:
+        """Vendors that give no offset mean UTC; every time leaves here in UTC."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
     def line(self, key: str) -> LineItem | None:
         return next((item for item in self.line_items if item.key == key), None)
