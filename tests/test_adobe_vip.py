@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, cast
 
@@ -20,6 +19,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
+from tests import doubles
+from tests.doubles import CeilingRandom, FakeMonotonic, RecordingSleep, error_texts
 from tests.plugins.simulator import (
     SIM_CUSTOMERS,
     SIM_NOW,
@@ -41,23 +42,6 @@ from watcher.simulator import CLIENT_ID, CLIENT_SECRET, AdobeSimulator
 from watcher.simulator.adobe_vip import TOKEN_PATH
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
-
-
-class RecordingSleep:
-    """An injected sleep that records the delays it was asked for and returns at once."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-
-
-class CeilingRandom(random.Random):
-    """uniform(a, b) is always b: the longest delay full jitter could pick."""
-
-    def uniform(self, a: float, b: float) -> float:
-        return b
 
 
 # --- status mapping -------------------------------------------------------------------
@@ -476,25 +460,6 @@ CUSTOMER = SIM_CUSTOMERS[0]
 PAGED_CUSTOMER = "2000000001"
 
 
-class FakeMonotonic:
-    """An injected monotonic clock that moves only on `advance`."""
-
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 def make_adapter(
     sim: AdobeSimulator,
     session: aiohttp.ClientSession,
@@ -513,15 +478,15 @@ def make_adapter(
         client_secret=SecretStr(secret),
         api_key=SecretStr(api_key) if api_key is not None else None,
     )
-    source = SourceSettings(
-        name="adobe-test",
-        provider="adobe_vip",
+    source = doubles.sim_source(
+        "adobe-test",
+        "adobe_vip",
         base_url=sim.base_url,
-        customers=[CUSTOMER],
-        page_size=page_size,
-        timeout_s=timeout_s,
+        customer=CUSTOMER,
         auth=auth,
-        retry=RetrySettings(attempts=attempts, base_delay_s=0.01, max_delay_s=30.0),
+        attempts=attempts,
+        timeout_s=timeout_s,
+        page_size=page_size,
     )
     return adobe_vip.AdobeVip(
         source,
@@ -550,16 +515,6 @@ async def api_calls(admin: SimAdmin) -> list[dict[str, Any]]:
 async def token_calls(admin: SimAdmin) -> int:
     entries = await admin.requests()
     return sum(entry["method"] == "POST" and entry["path_qs"] == TOKEN_PATH for entry in entries)
-
-
-def error_texts(error: BaseException) -> str:
-    """str and repr of an error and of every error chained to it."""
-    texts = []
-    current: BaseException | None = error
-    while current is not None:
-        texts += [str(current), repr(current)]
-        current = current.__cause__ or current.__context__
-    return "\n".join(texts)
 
 
 async def test_pages_through_every_order(

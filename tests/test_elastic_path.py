@@ -12,7 +12,6 @@ shipping and quantity changes raise once reconciled.
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import unquote
@@ -21,6 +20,8 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
+from tests import doubles
+from tests.doubles import FakeMonotonic, RecordingSleep, error_texts
 from tests.plugins.elastic_path import (
     EP_ACCOUNT,
     EP_CUSTOMERS,
@@ -43,33 +44,10 @@ from watcher.providers import elastic_path_replies as replies
 from watcher.settings import (
     AuthSettings,
     ElasticPathSettings,
-    RetrySettings,
-    SourceSettings,
 )
 from watcher.simulator.elastic_path import CLIENT_ID, CLIENT_SECRET
 
 CUSTOMER = EP_CUSTOMERS[0]
-
-
-class RecordingSleep:
-    """An injected sleep that records the delays it was asked for and returns at once."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-
-
-class FakeMonotonic:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 # --- mapping -------------------------------------------------------------------------
@@ -201,12 +179,6 @@ def test_partial_replies_are_malformed(document: Any, message: str) -> None:
 # --- against the simulator -------------------------------------------------------------
 
 
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 def make_adapter(
     sim: EpSimulator,
     session: aiohttp.ClientSession,
@@ -218,15 +190,14 @@ def make_adapter(
     attempts: int = 3,
     customer_filter: str = "customer_id",
 ) -> elastic_path.ElasticPath:
-    source = SourceSettings(
-        name="ep-test",
-        provider="elastic_path",
+    source = doubles.sim_source(
+        "ep-test",
+        "elastic_path",
         base_url=sim.base_url,
-        customers=[CUSTOMER],
-        page_size=page_size,
-        timeout_s=5.0,
+        customer=CUSTOMER,
         auth=AuthSettings(client_id=CLIENT_ID, client_secret=SecretStr(secret)),
-        retry=RetrySettings(attempts=attempts, base_delay_s=0.01, max_delay_s=30.0),
+        attempts=attempts,
+        page_size=page_size,
         elastic_path=ElasticPathSettings(customer_filter=customer_filter),
     )
     return elastic_path.ElasticPath(
@@ -245,14 +216,6 @@ async def api_calls(admin: EpAdmin) -> list[dict[str, Any]]:
 
 async def token_calls(admin: EpAdmin) -> int:
     return sum(e["path_qs"] == elastic_path.TOKEN_PATH for e in await admin.requests())
-
-
-def error_texts(error: BaseException) -> str:
-    texts, current = [], error
-    while current is not None:
-        texts += [str(current), repr(current)]
-        current = current.__cause__ or current.__context__  # type: ignore[assignment]
-    return "\n".join(texts)
 
 
 async def test_pages_through_every_order_with_items(

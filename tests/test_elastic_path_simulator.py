@@ -12,7 +12,6 @@ layered on top (see each test).
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 from urllib.parse import unquote
@@ -57,12 +56,6 @@ V2_ERROR = {
         }
     },
 }
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def get(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -17,6 +17,8 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
+from tests import doubles
+from tests.doubles import FakeMonotonic, RecordingSleep, error_texts
 from tests.plugins.partner_center import PcAdmin, PcSimulator
 from tests.plugins.simulator import SIM_NOW, ManualClock
 from watcher.core import events, sync
@@ -28,28 +30,11 @@ from watcher.providers import partner_center_mapping as mapping
 from watcher.settings import (
     AuthSettings,
     PartnerCenterSettings,
-    RetrySettings,
     SourceSettings,
 )
 from watcher.simulator.partner_center import CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, TOKEN_PATH
 
 pytestmark = pytest.mark.timeout(10)
-
-
-class RecordingSleep:
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
-
-
-class FakeMonotonic:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 # --- mapping and parsing -----------------------------------------------------------------
@@ -156,12 +141,6 @@ def test_the_default_rate_limit_is_500_requests_a_minute() -> None:
 # --- against the simulator -----------------------------------------------------------------
 
 
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 def make_adapter(
     sim: PcSimulator,
     session: aiohttp.ClientSession,
@@ -178,14 +157,13 @@ def make_adapter(
         client_secret=SecretStr(secret),
         refresh_token=SecretStr(refresh_token) if refresh_token is not None else None,
     )
-    source = SourceSettings(
-        name="pc-test",
-        provider="partner_center",
+    source = doubles.sim_source(
+        "pc-test",
+        "partner_center",
         base_url=sim.base_url,
-        customers=["c"],
-        timeout_s=5.0,
+        customer="c",
         auth=auth,
-        retry=RetrySettings(attempts=attempts, base_delay_s=0.01, max_delay_s=30.0),
+        attempts=attempts,
         partner_center=PartnerCenterSettings(provisioning=True),
     )
     return partner_center.PartnerCenter(
@@ -438,15 +416,6 @@ async def test_malformed_or_partial_replies_give_no_orders(
     assert len(await calls(pc_admin, "/provisioningstatus")) == len(
         pc_sim.state.stored(pc_customer)
     )
-
-
-def error_texts(error: BaseException) -> str:
-    texts = []
-    current: BaseException | None = error
-    while current is not None:
-        texts += [str(current), repr(current)]
-        current = current.__cause__ or current.__context__
-    return "\n".join(texts)
 
 
 @pytest.mark.parametrize(

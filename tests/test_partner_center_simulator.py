@@ -7,7 +7,7 @@ the scripted lifecycles. Time moves only on the injected clock.
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -25,12 +25,6 @@ from watcher.simulator.partner_center import (
 )
 
 pytestmark = pytest.mark.timeout(5)
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
 
 
 async def get(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -84,18 +84,14 @@ class Api:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
+async def api(
+    session: aiohttp.ClientSession, adobe_sim: AdobeSimulator, sim_admin: SimAdmin
+) -> Api:
+    return Api(session, adobe_sim, await sim_admin.token())
 
 
-@pytest.fixture
-async def api(http: aiohttp.ClientSession, adobe_sim: AdobeSimulator, sim_admin: SimAdmin) -> Api:
-    return Api(http, adobe_sim, await sim_admin.token())
-
-
-async def token_reply(http: aiohttp.ClientSession, sim: AdobeSimulator, **form: str) -> Reply:
-    async with http.post(sim.token_url, data=form) as reply:
+async def token_reply(session: aiohttp.ClientSession, sim: AdobeSimulator, **form: str) -> Reply:
+    async with session.post(sim.token_url, data=form) as reply:
         return Reply(reply.status, await reply.read(), dict(reply.headers))
 
 
@@ -111,15 +107,15 @@ async def five_orders(admin: SimAdmin) -> list[str]:
 
 
 async def test_token_is_issued_to_the_simulator_client(
-    http: aiohttp.ClientSession, adobe_sim: AdobeSimulator
+    session: aiohttp.ClientSession, adobe_sim: AdobeSimulator
 ) -> None:
     form = {"grant_type": "client_credentials", "client_id": CLIENT_ID}
-    reply = await token_reply(http, adobe_sim, client_secret="sim-secret", **form)
+    reply = await token_reply(session, adobe_sim, client_secret="sim-secret", **form)
     body = reply.json()
     assert reply.status == 200
     assert body["token_type"] == "bearer"
     assert body["expires_in"] == 86399
-    api = Api(http, adobe_sim, body["access_token"])
+    api = Api(session, adobe_sim, body["access_token"])
     assert (await api.orders()).status == 200
 
 
@@ -128,10 +124,10 @@ async def test_token_is_issued_to_the_simulator_client(
     [("sim-client", "wrong"), ("someone-else", "sim-secret"), ("", "")],
 )
 async def test_token_is_refused_to_other_clients(
-    http: aiohttp.ClientSession, adobe_sim: AdobeSimulator, client_id: str, client_secret: str
+    session: aiohttp.ClientSession, adobe_sim: AdobeSimulator, client_id: str, client_secret: str
 ) -> None:
     reply = await token_reply(
-        http,
+        session,
         adobe_sim,
         grant_type="client_credentials",
         client_id=client_id,
@@ -150,13 +146,13 @@ async def test_token_expires_on_the_injected_clock(api: Api, sim_clock: ManualCl
 
 
 async def test_token_lifetime_is_configurable(
-    http: aiohttp.ClientSession,
+    session: aiohttp.ClientSession,
     adobe_sim: AdobeSimulator,
     sim_admin: SimAdmin,
     sim_clock: ManualClock,
 ) -> None:
     adobe_sim.state.token_ttl_s = 60
-    api = Api(http, adobe_sim, await sim_admin.token())
+    api = Api(session, adobe_sim, await sim_admin.token())
     sim_clock.advance(59)
     assert (await api.orders()).status == 200
     sim_clock.advance(1)
@@ -479,9 +475,9 @@ async def test_faults_spare_the_token_endpoint_and_admin(api: Api, sim_admin: Si
     ],
 )
 async def test_a_fault_that_makes_no_sense_is_refused(
-    http: aiohttp.ClientSession, adobe_sim: AdobeSimulator, spec: dict[str, Any]
+    session: aiohttp.ClientSession, adobe_sim: AdobeSimulator, spec: dict[str, Any]
 ) -> None:
-    async with http.post(adobe_sim.base_url + "/_admin/faults", json=spec) as reply:
+    async with session.post(adobe_sim.base_url + "/_admin/faults", json=spec) as reply:
         assert reply.status == 400
     assert adobe_sim.state.faults.active() == []
 
@@ -532,11 +528,11 @@ async def test_an_order_patch_edits_lines(sim_admin: SimAdmin) -> None:
     ],
 )
 async def test_a_rejected_patch_changes_nothing(
-    http: aiohttp.ClientSession, adobe_sim: AdobeSimulator, patch: dict[str, Any]
+    session: aiohttp.ClientSession, adobe_sim: AdobeSimulator, patch: dict[str, Any]
 ) -> None:
     before = dict(adobe_sim.state.order(CUSTOMER, "5120000001"))
     url = f"{adobe_sim.base_url}/_admin/customers/{CUSTOMER}/orders/5120000001"
-    async with http.patch(url, json=patch) as reply:
+    async with session.patch(url, json=patch) as reply:
         assert reply.status == 400
         assert (await reply.json())["code"] == "invalid-request"
     assert adobe_sim.state.order(CUSTOMER, "5120000001") == before
@@ -643,7 +639,7 @@ async def test_advance_changes_what_the_api_serves(api: Api, sim_admin: SimAdmin
 
 
 async def test_serve_forever_serves_and_advances_until_cancelled(
-    http: aiohttp.ClientSession, sim_clock: ManualClock
+    session: aiohttp.ClientSession, sim_clock: ManualClock
 ) -> None:
     state = AdobeVipState(sim_clock, random.Random(0))
     scenario.seed(state, customers=20, orders_per_customer=3, now=SIM_NOW)
@@ -659,11 +655,11 @@ async def test_serve_forever_serves_and_advances_until_cancelled(
     )
     [sim] = await ready
     assert (await advanced.get())[0] == "adobe_vip"
-    async with http.get(sim.base_url + "/_admin/requests") as reply:
+    async with session.get(sim.base_url + "/_admin/requests") as reply:
         assert reply.status == 200
     serving.cancel()
     with pytest.raises(asyncio.CancelledError):
         await serving
     with pytest.raises(aiohttp.ClientConnectionError):
-        async with http.get(sim.base_url + "/_admin/requests"):
+        async with session.get(sim.base_url + "/_admin/requests"):
             pass

@@ -11,7 +11,6 @@ with their routing keys, and secrets kept out of errors.
 from __future__ import annotations
 
 import random
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +19,8 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
+from tests import doubles
+from tests.doubles import error_texts
 from tests.plugins.simulator import SIM_NOW, ManualClock
 from tests.plugins.zuora import ZUORA_ACCOUNTS, ZuoraAdmin, ZuoraSimulator
 from watcher.core import sync
@@ -32,7 +33,7 @@ from watcher.core.models import Order, OrderStatus, Provisioning
 from watcher.core.ports import Snapshot
 from watcher.providers import http, zuora, zuora_http
 from watcher.providers import zuora_mapping as mapping
-from watcher.settings import AuthSettings, RetrySettings, SourceSettings
+from watcher.settings import AuthSettings
 from watcher.simulator.zuora_world import CLIENT_ID, CLIENT_SECRET
 
 ACCOUNT = ZUORA_ACCOUNTS[0]
@@ -255,12 +256,6 @@ class FakeTime:
             self._sim_clock.advance(seconds)
 
 
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 def make_adapter(
     sim: ZuoraSimulator,
     session: aiohttp.ClientSession,
@@ -270,15 +265,14 @@ def make_adapter(
     page_size: int = 3,
     attempts: int = 3,
 ) -> zuora.Zuora:
-    source = SourceSettings(
-        name="zuora-test",
-        provider="zuora",
+    source = doubles.sim_source(
+        "zuora-test",
+        "zuora",
         base_url=sim.base_url + "/v2",
-        customers=[ACCOUNT],
-        page_size=page_size,
-        timeout_s=5.0,
+        customer=ACCOUNT,
         auth=AuthSettings(client_id=CLIENT_ID, client_secret=SecretStr(secret)),
-        retry=RetrySettings(attempts=attempts, base_delay_s=0.01, max_delay_s=30.0),
+        attempts=attempts,
+        page_size=page_size,
     )
     time = time or FakeTime()
     return zuora.Zuora(source, session, sleep=time.sleep, rng=random.Random(3), clock=time.clock)
@@ -290,15 +284,6 @@ async def api_calls(admin: ZuoraAdmin) -> list[dict[str, Any]]:
 
 async def token_calls(admin: ZuoraAdmin) -> int:
     return sum(entry["path_qs"] == "/oauth/token" for entry in await admin.requests())
-
-
-def error_texts(error: BaseException) -> str:
-    texts = []
-    current: BaseException | None = error
-    while current is not None:
-        texts += [str(current), repr(current)]
-        current = current.__cause__ or current.__context__
-    return "\n".join(texts)
 
 
 async def seed_orders(admin: ZuoraAdmin, count: int) -> list[str]:

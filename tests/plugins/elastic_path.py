@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.plugins.admin import SimulatorAdmin
 from tests.plugins.simulator import SIM_NOW, ManualClock
 from watcher.simulator import elastic_path, elastic_path_scenario
 from watcher.simulator.elastic_path import CLIENT_ID, CLIENT_SECRET, ElasticPathState
@@ -32,12 +33,8 @@ EP_OPEN_ORDERS = (
 )
 
 
-class EpAdmin:
-    """The simulator's admin API over HTTP. Every call fails the test on a non-2xx reply."""
-
-    def __init__(self, session: aiohttp.ClientSession, sim: EpSimulator) -> None:
-        self._session = session
-        self._sim = sim
+class EpAdmin(SimulatorAdmin):
+    """The Elastic Path simulator's admin API. Every call fails the test on a non-2xx reply."""
 
     async def create_order(self, order: Mapping[str, Any]) -> dict[str, Any]:
         """Store an order from an admin body (customer_id, status, items...); its API view."""
@@ -47,56 +44,11 @@ class EpAdmin:
         """status, payment, shipping, external_ref, items [{id, quantity}], add/remove_items."""
         return await self._object("PATCH", f"/_admin/orders/{order_id}", patch)
 
-    async def fault(
-        self,
-        *,
-        kind: str,
-        status: int | None = None,
-        retry_after_s: float | None = None,
-        delay_s: float | None = None,
-        count: int = 1,
-        path_contains: str | None = None,
-    ) -> dict[str, Any]:
-        """Register a fault on /v2 calls: status, slow, malformed or truncated."""
-        spec = {"kind": kind, "status": status, "retry_after_s": retry_after_s}
-        spec |= {"delay_s": delay_s, "count": count, "path_contains": path_contains}
-        body = {key: value for key, value in spec.items() if value is not None}
-        return await self._object("POST", "/_admin/faults", body)
-
-    async def revoke_tokens(self) -> int:
-        return int((await self._object("POST", "/_admin/tokens/revoke"))["revoked"])
-
-    async def advance(self) -> list[dict[str, Any]]:
-        return list((await self._object("POST", "/_admin/advance"))["changes"])
-
-    async def requests(self) -> list[dict[str, Any]]:
-        """The request log, oldest first (admin calls are not in it)."""
-        entries = await self._call("GET", "/_admin/requests")
-        assert isinstance(entries, list)
-        return entries
-
-    async def clear_requests(self) -> int:
-        return int((await self._object("DELETE", "/_admin/requests"))["cleared"])
-
     async def token(self) -> str:
         """A fresh bearer token from the real token endpoint."""
         form = {"grant_type": "client_credentials", "client_id": CLIENT_ID}
         form |= {"client_secret": CLIENT_SECRET}
-        async with self._session.post(self._sim.token_url, data=form) as reply:
-            assert reply.status == 200, await reply.text()
-            return str((await reply.json())["access_token"])
-
-    async def _object(
-        self, method: str, path: str, body: Mapping[str, Any] | None = None
-    ) -> dict[str, Any]:
-        reply = await self._call(method, path, body)
-        assert isinstance(reply, dict)
-        return reply
-
-    async def _call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
-        async with self._session.request(method, self._sim.base_url + path, json=body) as reply:
-            assert reply.status < 300, f"{method} {path} -> {reply.status}: {await reply.text()}"
-            return await reply.json()
+        return await self._token(form)
 
 
 @pytest.fixture

@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.plugins.admin import SimulatorAdmin
 from tests.plugins.simulator import SIM_NOW, ManualClock
 from watcher.simulator import partner_center, partner_center_scenario
 from watcher.simulator.partner_center import PartnerCenterState
@@ -29,12 +30,8 @@ PC_LISTING_LAG_S = 120.0
 PcSimulator = Simulator[PartnerCenterState]
 
 
-class PcAdmin:
-    """The simulator's admin API over HTTP. Every call fails the test on a non-2xx reply."""
-
-    def __init__(self, session: aiohttp.ClientSession, sim: PcSimulator) -> None:
-        self._session = session
-        self._sim = sim
+class PcAdmin(SimulatorAdmin):
+    """The Partner Center simulator's admin API. Every call fails the test on a non-2xx reply."""
 
     async def create_order(self, customer_id: str, order: Mapping[str, Any]) -> dict[str, Any]:
         """Store an order from a partial one (id, status, lineItems, creationDate, ...)."""
@@ -54,26 +51,6 @@ class PcAdmin:
         path = f"/_admin/customers/{customer_id}/orders/{order_id}/provisioning"
         return await self._object("PUT", path, statuses)
 
-    async def fault(self, **spec: Any) -> dict[str, Any]:
-        """Register a fault on /v1 calls (kind, status, retry_after_s, count, path_contains)."""
-        body = {key: value for key, value in spec.items() if value is not None}
-        return await self._object("POST", "/_admin/faults", body)
-
-    async def revoke_tokens(self) -> int:
-        return int((await self._object("POST", "/_admin/tokens/revoke"))["revoked"])
-
-    async def advance(self) -> list[dict[str, Any]]:
-        return list((await self._object("POST", "/_admin/advance"))["changes"])
-
-    async def requests(self) -> list[dict[str, Any]]:
-        """The request log, oldest first (admin calls are not in it)."""
-        entries = await self._call("GET", "/_admin/requests")
-        assert isinstance(entries, list)
-        return entries
-
-    async def clear_requests(self) -> int:
-        return int((await self._object("DELETE", "/_admin/requests"))["cleared"])
-
     async def token(self, kind: str = "app") -> str:
         """A fresh access token: "app" (client credentials) or "user" (refresh token)."""
         form = {"client_id": partner_center.CLIENT_ID}
@@ -82,21 +59,7 @@ class PcAdmin:
             form |= {"grant_type": "refresh_token", "refresh_token": partner_center.REFRESH_TOKEN}
         else:
             form["grant_type"] = "client_credentials"
-        async with self._session.post(self._sim.token_url, data=form) as reply:
-            assert reply.status == 200, await reply.text()
-            return str((await reply.json())["access_token"])
-
-    async def _object(
-        self, method: str, path: str, body: Mapping[str, Any] | None = None
-    ) -> dict[str, Any]:
-        reply = await self._call(method, path, body)
-        assert isinstance(reply, dict)
-        return reply
-
-    async def _call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
-        async with self._session.request(method, self._sim.base_url + path, json=body) as reply:
-            assert reply.status < 300, f"{method} {path} -> {reply.status}: {await reply.text()}"
-            return await reply.json()
+        return await self._token(form)
 
 
 @pytest.fixture

@@ -4,6 +4,7 @@
 - `adobe_sim`: a running Adobe VIP simulator (`watcher.simulator.AdobeSimulator`) with a fresh,
   seeded world per test; `.base_url`, `.token_url`, `.state`.
 - `sim_admin`: `SimAdmin`, the simulator's admin API over HTTP, plus `token()`.
+- `session`: a plain aiohttp session, for calling any simulator or building an adapter.
 
 Credentials for the vendor API: `watcher.simulator.CLIENT_ID` / `CLIENT_SECRET`; the
 X-Api-Key is the client id.
@@ -19,6 +20,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.plugins.admin import SimulatorAdmin
 from watcher.simulator import (
     CLIENT_ID,
     CLIENT_SECRET,
@@ -47,12 +49,8 @@ class ManualClock:
         self.now += timedelta(seconds=seconds)
 
 
-class SimAdmin:
-    """The simulator's admin API over HTTP. Every call fails the test on a non-2xx reply."""
-
-    def __init__(self, session: aiohttp.ClientSession, sim: AdobeSimulator) -> None:
-        self._session = session
-        self._sim = sim
+class SimAdmin(SimulatorAdmin):
+    """The Adobe simulator's admin API over HTTP. Every call fails the test on a non-2xx reply."""
 
     async def create_customer(self, customer_id: str) -> dict[str, Any]:
         """An empty customer (a no-op when it exists)."""
@@ -70,62 +68,18 @@ class SimAdmin:
         path = f"/_admin/customers/{customer_id}/orders/{order_id}"
         return await self._object("PATCH", path, patch)
 
-    async def fault(
-        self,
-        *,
-        kind: str,
-        status: int | None = None,
-        retry_after_s: float | None = None,
-        delay_s: float | None = None,
-        count: int = 1,
-        path_contains: str | None = None,
-    ) -> dict[str, Any]:
-        """Register a fault on /v3 calls: status, slow, malformed or truncated."""
-        spec = {"kind": kind, "status": status, "retry_after_s": retry_after_s}
-        spec |= {"delay_s": delay_s, "count": count, "path_contains": path_contains}
-        body = {key: value for key, value in spec.items() if value is not None}
-        return await self._object("POST", "/_admin/faults", body)
-
-    async def clear_faults(self) -> int:
-        return int((await self._object("DELETE", "/_admin/faults"))["cleared"])
-
-    async def revoke_tokens(self) -> int:
-        """Invalidate every issued token; the next /v3 call gets 401 4116."""
-        return int((await self._object("POST", "/_admin/tokens/revoke"))["revoked"])
-
-    async def advance(self) -> list[dict[str, Any]]:
-        """One scenario step; the changes it made."""
-        return list((await self._object("POST", "/_admin/advance"))["changes"])
-
-    async def requests(self) -> list[dict[str, Any]]:
-        """The request log, oldest first (admin calls are not in it)."""
-        entries = await self._call("GET", "/_admin/requests")
-        assert isinstance(entries, list)
-        return entries
-
-    async def clear_requests(self) -> int:
-        return int((await self._object("DELETE", "/_admin/requests"))["cleared"])
-
     async def token(self) -> str:
         """A fresh bearer token from the real token endpoint."""
         form = {"grant_type": "client_credentials", "client_id": CLIENT_ID}
         form |= {"client_secret": CLIENT_SECRET, "scope": "openid,AdobeID,read_organizations"}
-        async with self._session.post(self._sim.token_url, data=form) as reply:
-            assert reply.status == 200, await reply.text()
-            return str((await reply.json())["access_token"])
+        return await self._token(form)
 
-    async def _object(
-        self, method: str, path: str, body: Mapping[str, Any] | None = None
-    ) -> dict[str, Any]:
-        reply = await self._call(method, path, body)
-        assert isinstance(reply, dict)
-        return reply
 
-    async def _call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
-        url = self._sim.base_url + path
-        async with self._session.request(method, url, json=body) as reply:
-            assert reply.status < 300, f"{method} {path} -> {reply.status}: {await reply.text()}"
-            return await reply.json()
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    """A plain HTTP session for calling a simulator or building an adapter on it."""
+    async with aiohttp.ClientSession() as session:
+        yield session
 
 
 @pytest.fixture

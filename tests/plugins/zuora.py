@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from tests.plugins.admin import SimulatorAdmin
 from tests.plugins.simulator import SIM_NOW, ManualClock
 from watcher.simulator import zuora, zuora_scenario
 from watcher.simulator.server import Simulator, running
@@ -27,12 +28,8 @@ ZUORA_ACCOUNTS = (zuora_scenario.account_id(1), zuora_scenario.account_id(2))
 ZUORA_ORDERS_PER_ACCOUNT = 5
 
 
-class ZuoraAdmin:
-    """The simulator's admin API over HTTP. Every call fails the test on a non-2xx reply."""
-
-    def __init__(self, session: aiohttp.ClientSession, sim: ZuoraSimulator) -> None:
-        self._session = session
-        self._sim = sim
+class ZuoraAdmin(SimulatorAdmin):
+    """The Zuora simulator's admin API over HTTP. Every call fails the test on a non-2xx reply."""
 
     async def create_account(self, account_id: str) -> dict[str, Any]:
         return await self._object("POST", f"/_admin/accounts/{account_id}")
@@ -44,17 +41,6 @@ class ZuoraAdmin:
     async def patch_order(self, order: str, patch: Mapping[str, Any]) -> dict[str, Any]:
         """Apply a patch (see watcher.simulator.zuora_edits) to an order number or id."""
         return await self._object("PATCH", f"/_admin/orders/{order}", patch)
-
-    async def revoke_tokens(self) -> int:
-        return int((await self._object("POST", "/_admin/tokens/revoke"))["revoked"])
-
-    async def advance(self) -> list[dict[str, Any]]:
-        return list((await self._object("POST", "/_admin/advance"))["changes"])
-
-    async def fault(self, **spec: Any) -> dict[str, Any]:
-        """A generic fault on /v2 calls: kind=status|slow|malformed|truncated, status, ..."""
-        body = {key: value for key, value in spec.items() if value is not None}
-        return await self._object("POST", "/_admin/faults", body)
 
     async def queue_error(self, **spec: Any) -> dict[str, Any]:
         """A Zuora error reply: status, type, code, message, parameter, retryable, count."""
@@ -73,30 +59,11 @@ class ZuoraAdmin:
         assert isinstance(ids, list)
         return ids
 
-    async def requests(self) -> list[dict[str, Any]]:
-        entries = await self._call("GET", "/_admin/requests")
-        assert isinstance(entries, list)
-        return entries
-
     async def token(self) -> str:
         """A fresh bearer token from the real token endpoint."""
         form = {"grant_type": "client_credentials", "client_id": CLIENT_ID}
         form["client_secret"] = CLIENT_SECRET
-        async with self._session.post(self._sim.token_url, data=form) as reply:
-            assert reply.status == 200, await reply.text()
-            return str((await reply.json())["access_token"])
-
-    async def _object(
-        self, method: str, path: str, body: Mapping[str, Any] | None = None
-    ) -> dict[str, Any]:
-        reply = await self._call(method, path, body)
-        assert isinstance(reply, dict)
-        return reply
-
-    async def _call(self, method: str, path: str, body: Mapping[str, Any] | None = None) -> Any:
-        async with self._session.request(method, self._sim.base_url + path, json=body) as reply:
-            assert reply.status < 300, f"{method} {path} -> {reply.status}: {await reply.text()}"
-            return await reply.json()
+        return await self._token(form)
 
 
 @pytest.fixture

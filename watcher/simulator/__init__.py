@@ -1,7 +1,8 @@
 """The bundled vendor simulator: real HTTP APIs in memory, for tests, benchmarks and the demo.
 
 Layout: the generic parts know no vendor (`faults` for fault injection, `requestlog` for the
-request log, `server` for the application and its lifecycle); each vendor brings its world
+request log, `tokens` for issued tokens, `admin` for the admin plumbing and the routes every
+world shares, `server` for the application and its lifecycle); each vendor brings its world
 and routes (`adobe_vip` with `adobe_orders` and `adobe_listing`, its admin routes in
 `adobe_admin`, and `adobe` tying them into one served `VendorApi`); `scenario` seeds
 worlds and moves orders through their lifecycles.

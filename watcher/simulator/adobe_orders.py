@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+from watcher.simulator import admin
+
 DEFAULT_OFFER = "65304578CA01A12"
 DEFAULT_STATUS = "1002"
 IMMUTABLE_FIELDS = frozenset({"orderId", "customerId", "creationDate", "links"})
@@ -24,7 +26,7 @@ _LINE_TEXT_FIELDS = ("offerId", "status", "subscriptionId", "currencyCode")
 _ORDER_TEXT_FIELDS = ("status", "externalReferenceId", "orderType", "source", "currencyCode")
 
 
-class ApiError(Exception):
+class ApiError(admin.VendorError):
     """A reply in Adobe's error shape: HTTP `status`, CPAPI `code` and a message."""
 
     def __init__(self, status: int, code: str, message: str) -> None:

@@ -28,14 +28,21 @@ import random
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from watcher.simulator import adobe_idempotency, adobe_listing, adobe_orders, faults, requestlog
+from watcher.simulator import (
+    adobe_idempotency,
+    adobe_listing,
+    adobe_orders,
+    faults,
+    requestlog,
+    tokens,
+)
 from watcher.simulator.adobe_orders import ApiError
 
 CLIENT_ID = "sim-client"
@@ -106,7 +113,7 @@ class AdobeVipState:
         self.faults = faults.FaultBook()
         self.requests = requestlog.RequestLog(max_entries=request_log_max_entries)
         self._customers: dict[str, _Customer] = {}
-        self._tokens: dict[str, datetime] = {}
+        self.tokens: tokens.TokenBook[str] = tokens.TokenBook(clock)
         self.idempotency = adobe_idempotency.IdempotencyCache(
             clock=clock, max_entries=idempotency_max_entries
         )
@@ -117,17 +124,14 @@ class AdobeVipState:
         if (client_id, client_secret) != (CLIENT_ID, CLIENT_SECRET):
             return None
         token = f"{self.rng.getrandbits(128):032x}"
-        self._tokens[token] = self.clock() + timedelta(seconds=self.token_ttl_s)
+        self.tokens.add(token, ttl_s=self.token_ttl_s, kind="bearer")
         return token
 
     def token_valid(self, token: str) -> bool:
-        expires_at = self._tokens.get(token)
-        return expires_at is not None and self.clock() < expires_at
+        return self.tokens.live(token)
 
     def revoke_tokens(self) -> int:
-        revoked = len(self._tokens)
-        self._tokens.clear()
-        return revoked
+        return self.tokens.revoke_all()
 
     def add_customer(self, customer_id: str) -> bool:
         """Create an empty customer; False when it already exists."""

@@ -16,10 +16,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from watcher.simulator import admin
+
 NewId = Callable[[], str]
 
 
-class ApiError(Exception):
+class ApiError(admin.VendorError):
     """A reply in Elastic Path's error envelope."""
 
     def __init__(self, status: int, title: str, detail: str = "") -> None:

@@ -18,13 +18,13 @@ import random
 import uuid
 from bisect import insort
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from watcher.simulator import elastic_path_edits as edits
 from watcher.simulator import elastic_path_listing as listing
 from watcher.simulator import elastic_path_orders as orders
-from watcher.simulator import faults, requestlog
+from watcher.simulator import faults, requestlog, tokens
 from watcher.simulator.elastic_path_orders import ApiError, StoredOrder
 
 CLIENT_ID = "ep-sim-client"
@@ -59,7 +59,7 @@ class ElasticPathState:
         self.requests = requestlog.RequestLog(max_entries=request_log_max_entries)
         self._orders: list[StoredOrder] = []
         self._by_id: dict[str, StoredOrder] = {}
-        self._tokens: dict[str, datetime] = {}
+        self.tokens: tokens.TokenBook[str] = tokens.TokenBook(clock)
 
     def new_id(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
@@ -69,8 +69,7 @@ class ElasticPathState:
         if (client_id, client_secret) != (CLIENT_ID, CLIENT_SECRET):
             return None
         token = f"{self.rng.getrandbits(160):040x}"
-        expires_at = self.clock() + timedelta(seconds=self.token_ttl_s)
-        self._tokens[token] = expires_at
+        expires_at = self.tokens.add(token, ttl_s=self.token_ttl_s, kind="bearer")
         return {
             "access_token": token,
             "token_type": "Bearer",
@@ -80,16 +79,13 @@ class ElasticPathState:
         }
 
     def token_valid(self, token: str) -> bool:
-        expires_at = self._tokens.get(token)
-        return expires_at is not None and self.clock() < expires_at
+        return self.tokens.live(token)
 
     def issued_tokens(self) -> list[str]:
-        return list(self._tokens)
+        return self.tokens.issued()
 
     def revoke_tokens(self) -> int:
-        revoked = len(self._tokens)
-        self._tokens.clear()
-        return revoked
+        return self.tokens.revoke_all()
 
     def create_order(self, partial: object) -> dict[str, Any]:
         """Store an order built from an admin body; the order as the API shows it."""

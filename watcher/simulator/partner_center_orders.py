@@ -19,6 +19,8 @@ from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
+from watcher.simulator import admin
+
 DEFAULT_OFFER = "CFQ7TTC0LH18:0001:CFQ7TTC0K5DR"
 DEFAULT_NAME = "Microsoft 365 Business Basic"
 STATUSES = frozenset({"pending", "completed", "cancelled", "unknown"})
@@ -34,7 +36,7 @@ _LINE_TEXT_FIELDS = ("offerId", "friendlyName", "termDuration", "transactionType
 Provisioning = dict[int, str]
 
 
-class ApiError(Exception):
+class ApiError(admin.VendorError):
     """A reply in Partner Center's error shape: HTTP `status`, its `code` and a description."""
 
     def __init__(self, status: int, code: int | str, description: str) -> None:

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from aiohttp import web
 
-from watcher.simulator import faults, requestlog
+from watcher.simulator import faults, requestlog, tokens
 from watcher.simulator import partner_center_orders as pc_orders
 from watcher.simulator.partner_center_orders import ApiError
 
@@ -78,31 +78,26 @@ class PartnerCenterState:
             max_entries=request_log_max_entries,
         )
         self._customers: dict[str, dict[str, StoredOrder]] = {}
-        self._tokens: dict[str, tuple[datetime, TokenKind]] = {}
+        self.tokens: tokens.TokenBook[TokenKind] = tokens.TokenBook(clock)
         self._next_order = 1
 
     def issue_token(self, kind: TokenKind) -> tuple[str, int]:
         """A new access token of `kind` and its lifetime in seconds."""
         ttl_s = APP_TOKEN_TTL_S if kind == "app" else USER_TOKEN_TTL_S
         token = f"eyJ0eXAiOiJKV1Qi.{self.rng.getrandbits(256):064x}"
-        self._tokens[token] = (self.clock() + timedelta(seconds=ttl_s), kind)
+        self.tokens.add(token, ttl_s=ttl_s, kind=kind)
         return token, ttl_s
 
     def token_kind(self, token: str) -> TokenKind | None:
         """The kind of a live token; None when unknown, expired or revoked."""
-        issued = self._tokens.get(token)
-        if issued is None or self.clock() >= issued[0]:
-            return None
-        return issued[1]
+        return self.tokens.kind(token)
 
     def issued_tokens(self) -> list[str]:
         """Every access token issued and not revoked, live or expired."""
-        return list(self._tokens)
+        return self.tokens.issued()
 
     def revoke_tokens(self) -> int:
-        revoked = len(self._tokens)
-        self._tokens.clear()
-        return revoked
+        return self.tokens.revoke_all()
 
     def add_customer(self, customer_id: str) -> bool:
         """Create a customer without orders; False when it already exists."""

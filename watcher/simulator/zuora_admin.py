@@ -22,18 +22,17 @@ nothing. Faults and the request log have their own generic routes.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
-import orjson
 from aiohttp import web
 
-from watcher.simulator import zuora_scenario
+from watcher.simulator import admin, zuora_scenario
 from watcher.simulator.zuora_orders import ApiError, invalid
 from watcher.simulator.zuora_routes import STATE
 from watcher.simulator.zuora_world import ZuoraState
 
-Action = Callable[[ZuoraState], tuple[int, Any]]
+_ADMIN = admin.Admin(STATE, step=zuora_scenario.advance)
 _SHAPES = ("object", "array")
 
 
@@ -43,8 +42,7 @@ def routes() -> list[web.RouteDef]:
         web.post("/_admin/accounts/{account_id}", _create_account),
         web.post("/_admin/accounts/{account_id}/orders", _create_order),
         web.patch("/_admin/orders/{order}", _patch_order),
-        web.post("/_admin/tokens/revoke", _revoke_tokens),
-        web.post("/_admin/advance", _advance),
+        *_ADMIN.routes(),
         web.post("/_admin/errors", _queue_error),
         web.delete("/_admin/errors", _clear_errors),
         web.post("/_admin/rate-limit", _rate_limit),
@@ -60,35 +58,23 @@ async def _create_account(request: web.Request) -> web.Response:
     def act(state: ZuoraState) -> tuple[int, Any]:
         return (201 if state.add_account(account_id) else 200), {"id": account_id}
 
-    return _run(request, act)
+    return _ADMIN.run(request, act)
 
 
 async def _create_order(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await admin.body(request)
     account_id = request.match_info["account_id"]
-    return _run(request, lambda state: (201, state.create_order(account_id, body)))
+    return _ADMIN.run(request, lambda state: (201, state.create_order(account_id, body)))
 
 
 async def _patch_order(request: web.Request) -> web.Response:
-    body = await _body(request)
+    body = await admin.body(request)
     key = request.match_info["order"]
-    return _run(request, lambda state: (200, state.patch_order(key, body)))
-
-
-async def _revoke_tokens(request: web.Request) -> web.Response:
-    return _run(request, lambda state: (200, {"revoked": state.revoke_tokens()}))
-
-
-async def _advance(request: web.Request) -> web.Response:
-    def act(state: ZuoraState) -> tuple[int, Any]:
-        changes = zuora_scenario.advance(state, state.rng, state.clock())
-        return 200, {"changes": [change.to_json() for change in changes]}
-
-    return _run(request, act)
+    return _ADMIN.run(request, lambda state: (200, state.patch_order(key, body)))
 
 
 async def _queue_error(request: web.Request) -> web.Response:
-    raw = await _body(request)
+    raw = await admin.body(request)
 
     def act(state: ZuoraState) -> tuple[int, Any]:
         body = _object(raw)
@@ -105,15 +91,15 @@ async def _queue_error(request: web.Request) -> web.Response:
         state.errors.add(error, times=count, path_contains=body.get("path_contains"))
         return 201, error.body()
 
-    return _run(request, act)
+    return _ADMIN.run(request, act)
 
 
 async def _clear_errors(request: web.Request) -> web.Response:
-    return _run(request, lambda state: (200, {"cleared": state.errors.clear()}))
+    return _ADMIN.run(request, lambda state: (200, {"cleared": state.errors.clear()}))
 
 
 async def _rate_limit(request: web.Request) -> web.Response:
-    raw = await _body(request)
+    raw = await admin.body(request)
 
     def act(state: ZuoraState) -> tuple[int, Any]:
         body = _object(raw)
@@ -125,11 +111,11 @@ async def _rate_limit(request: web.Request) -> web.Response:
         state.rate.set(limit=limit, window_s=window_s, remaining=remaining)
         return 200, {"limit": limit, "window_s": window_s, "remaining": state.rate.remaining()}
 
-    return _run(request, act)
+    return _ADMIN.run(request, act)
 
 
 async def _shape(request: web.Request) -> web.Response:
-    raw = await _body(request)
+    raw = await admin.body(request)
 
     def act(state: ZuoraState) -> tuple[int, Any]:
         body = _object(raw)
@@ -141,11 +127,11 @@ async def _shape(request: web.Request) -> web.Response:
         state.list_shape, state.nested_page_size = shape, size
         return 200, {"list_shape": shape, "nested_page_size": size}
 
-    return _run(request, act)
+    return _ADMIN.run(request, act)
 
 
 async def _track_ids(request: web.Request) -> web.Response:
-    return _run(request, lambda state: (200, list(state.track_ids)))
+    return _ADMIN.run(request, lambda state: (200, list(state.track_ids)))
 
 
 async def _clear_track_ids(request: web.Request) -> web.Response:
@@ -154,16 +140,7 @@ async def _clear_track_ids(request: web.Request) -> web.Response:
         state.track_ids.clear()
         return 200, {"cleared": cleared}
 
-    return _run(request, act)
-
-
-async def _body(request: web.Request) -> object:
-    """The JSON body; None when unreadable, which every action rejects as not an object."""
-    raw = await request.read()
-    try:
-        return orjson.loads(raw) if raw else {}
-    except orjson.JSONDecodeError:
-        return None
+    return _ADMIN.run(request, act)
 
 
 def _object(body: object) -> Mapping[str, Any]:
@@ -182,11 +159,3 @@ def _text(value: object, name: str) -> str:
     if not isinstance(value, str):
         raise invalid(f"{name} must be a string", parameter=name)
     return value
-
-
-def _run(request: web.Request, act: Action) -> web.Response:
-    try:
-        status, payload = act(request.app[STATE])
-    except ApiError as exc:
-        status, payload = exc.status, exc.body()
-    return web.Response(body=orjson.dumps(payload), status=status, content_type="application/json")

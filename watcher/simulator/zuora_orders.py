@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from watcher.simulator import admin
+
 ORDER_STATES = ("draft", "scheduled", "executing", "pending", "complete", "failed", "canceled")
 LINE_STATES = ("pending", "booked", "sent_to_billing", "complete", "canceled")
 SUBSCRIPTION_STATES = (
@@ -34,7 +36,7 @@ ITEM_STATES = ("inactive", "active", "expired")
 USER_ID = "2c92c0946a6dffc0016a7faab604299b"
 
 
-class ApiError(Exception):
+class ApiError(admin.VendorError):
     """A reply in Quickstart's shape: {type, errors: [{code, parameter, message}], retryable}."""
 
     def __init__(

@@ -22,7 +22,7 @@ from datetime import UTC, datetime, timedelta
 from itertools import count
 from typing import Any
 
-from watcher.simulator import faults, requestlog, zuora_edits, zuora_orders, zuora_render
+from watcher.simulator import faults, requestlog, tokens, zuora_edits, zuora_orders, zuora_render
 from watcher.simulator.zuora_orders import ApiError, Ids
 
 CLIENT_ID = "sim-zuora-client"
@@ -132,7 +132,7 @@ class ZuoraState:
         self.track_ids: deque[str | None] = deque(maxlen=request_log_max_entries)
         self.list_shape: zuora_render.ListShape = "object"
         self.nested_page_size = zuora_render.DEFAULT_PAGE_SIZE
-        self._tokens: dict[str, datetime] = {}
+        self.tokens: tokens.TokenBook[str] = tokens.TokenBook(clock)
         self._accounts: dict[str, list[str]] = {}
         self._orders: dict[str, dict[str, Any]] = {}
         self._numbers_by_id: dict[str, str] = {}
@@ -150,17 +150,14 @@ class ZuoraState:
         if (client_id, client_secret) != (CLIENT_ID, CLIENT_SECRET):
             return None
         token = self._new_id()
-        self._tokens[token] = self.clock() + timedelta(seconds=self.token_ttl_s)
+        self.tokens.add(token, ttl_s=self.token_ttl_s, kind="bearer")
         return token
 
     def token_valid(self, token: str) -> bool:
-        expires_at = self._tokens.get(token)
-        return expires_at is not None and self.clock() < expires_at
+        return self.tokens.live(token)
 
     def revoke_tokens(self) -> int:
-        revoked = len(self._tokens)
-        self._tokens.clear()
-        return revoked
+        return self.tokens.revoke_all()
 
     def next_request_id(self) -> str:
         return f"{next(self._counters['req']):08x}-{self._new_id()[:24]}"

@@ -1,0 +1,83 @@
+"""Hand-written doubles the adapter tests inject, and the source settings they run on.
+
+Adapters take their sleep, monotonic clock and Random as arguments, so the tests never
+wait: `RecordingSleep` returns at once and keeps the delays asked for, `FakeMonotonic`
+moves only when a test advances it (the simulator's wall clock is `ManualClock`, in the
+simulator plugin), `CeilingRandom` makes full jitter pick its longest delay.
+
+`sim_source` is the SourceSettings every adapter test starts from against a simulator:
+one customer, a short timeout and fast retries (base delay 10 ms, a recorded sleep); a
+vendor test adds its auth and its own settings group. `error_texts` reads an error and
+everything chained to it, for the tests that check no secret leaks into either.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+from watcher.settings import AuthSettings, Provider, RetrySettings, SourceSettings
+
+
+class RecordingSleep:
+    """An injected sleep that records the delays it was asked for and returns at once."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+
+
+class FakeMonotonic:
+    """An injected monotonic clock that moves only on `advance`."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class CeilingRandom(random.Random):
+    """uniform(a, b) is always b: the longest delay full jitter could pick."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return b
+
+
+def sim_source(
+    name: str,
+    provider: Provider,
+    *,
+    base_url: str,
+    customer: str,
+    auth: AuthSettings,
+    attempts: int = 3,
+    timeout_s: float = 5.0,
+    **extra: Any,
+) -> SourceSettings:
+    """A source on a simulator: one customer, fast retries; `extra` adds vendor groups."""
+    return SourceSettings(
+        name=name,
+        provider=provider,
+        base_url=base_url,
+        customers=[customer],
+        timeout_s=timeout_s,
+        auth=auth,
+        retry=RetrySettings(attempts=attempts, base_delay_s=0.01, max_delay_s=30.0),
+        **extra,
+    )
+
+
+def error_texts(error: BaseException) -> str:
+    """str and repr of an error and of every error chained to it."""
+    texts = []
+    current: BaseException | None = error
+    while current is not None:
+        texts += [str(current), repr(current)]
+        current = current.__cause__ or current.__context__
+    return "\n".join(texts)
