@@ -213,6 +213,9 @@ def describe(event: events.OrderEvent) -> str:
     subscription = getattr(event, "subscription_id", None)
     if subscription:
         change += f", subscription {subscription}"
+    if isinstance(event, events.OrderStuck):
+        stuck_for, threshold = f"{event.stuck_for_s:.0f}s", f"{event.threshold_s:.0f}s"
+        change = f"  {_text(event.status)} for {stuck_for} (threshold {threshold})"
     return f"{events.routing_key(event):<56} {where}{change}"
 
 
