@@ -29,6 +29,7 @@ def config(sim: AdobeSimulator, *, db: Path, amqp_url: str, customers: list[str]
     """A watcher config (as TOML would give it) polling `sim` fast and publishing to a queue."""
     return {
         "store": {"url": f"sqlite:///{db}"},
+        "http": {"listen": "127.0.0.1:0"},
         "amqp": {
             "url": amqp_url,
             "relay_idle_s": 0.1,

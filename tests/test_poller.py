@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -69,6 +70,7 @@ class Rig:
         concurrency: int = 4,
         poll_interval_s: float = 120.0,
         poll_jitter_s: float = 5.0,
+        stuck: dict[str, float] | None = None,
     ) -> SourceSettings:
         return SourceSettings(
             name=SOURCE,
@@ -89,6 +91,7 @@ class Rig:
                 client_secret=SecretStr(CLIENT_SECRET),
             ),
             retry=RetrySettings(attempts=2, base_delay_s=0.01, max_delay_s=0.05),
+            stuck=stuck or {},
         )
 
     def adapter(self, source: SourceSettings) -> AdobeVip:
@@ -544,3 +547,25 @@ async def test_stop_starts_no_sync_that_was_only_waiting_for_a_slot(rig: Rig) ->
         await running
 
     assert len(recording.started) == 1
+
+
+async def test_stuck_orders_are_reported_once_and_counted_until_they_move(rig: Rig) -> None:
+    poller = rig.poller(stuck={"1002": 3600.0})  # the seeded open orders are days old
+
+    baseline = await poller.sync_customer(CUSTOMER)
+
+    assert sorted((e.type, e.order_id) for e in baseline.events) == [
+        ("order.stuck", "5120000001"),
+        ("order.stuck", "5120000002"),
+    ]
+    assert poller.stuck_by_status == Counter({"pending": 2})
+    assert ("order.stuck", "adobe_vip.order.stuck") in await outbox(rig)
+
+    again = await poller.sync_customer(CUSTOMER)
+    assert again.events == [], "one order.stuck per episode"
+
+    await rig.admin.patch_order(CUSTOMER, "5120000001", {"status": "1000"})
+    moved = await poller.sync_customer(CUSTOMER)
+
+    assert [e.type for e in moved.events] == ["order.status_changed"]
+    assert poller.stuck_by_status == Counter({"pending": 1})

@@ -1,9 +1,19 @@
 """The composition root: the only module that knows every concrete class.
 
-`serve` wires the store, the vendor adapters, the pollers and the outbox relay, and runs
-them until asked to stop. Shutdown drains: the pollers finish the syncs in hand, the relay
-stops, then whatever is still in the outbox gets one bounded attempt at the broker before
-the store closes. What does not make it stays in the outbox for the next start.
+`serve` wires the store, the vendor adapters, the pollers, the outbox relay and the HTTP
+endpoints (/metrics, /healthz, /readyz), and runs them until asked to stop. Shutdown
+drains: the pollers finish the syncs in hand, the relay stops, then whatever is still in
+the outbox gets one bounded attempt at the broker before the store closes. What does not
+make it stays in the outbox for the next start.
+
+Observation is wired here too, so the parts stay unaware of metrics. `Observed` hears every
+finished customer sync and publish batch and feeds `Metrics` and `web.Readiness`. Each source
+gets a session of its own whose TraceConfig counts its vendor requests; the circuit gauge
+and the broker gauge read the breaker and the relay when scraped. Two small loops refresh
+what nothing reports by itself: the outbox backlog and age from `stats()` (every
+`OUTBOX_REFRESH_S`, and at once after a sync with events or a publish batch), and the
+unroutable queue's depth from a passive declare on a connection and channel of its own
+(every `UNROUTABLE_REFRESH_S`, skipped quietly while the broker is away).
 """
 
 from __future__ import annotations
@@ -12,28 +22,34 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TextIO
+from typing import Any, TextIO
 
+import aio_pika
 import aiohttp
+from aio_pika.exceptions import CONNECTION_EXCEPTIONS
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
-from watcher import store
+from watcher import store, web
 from watcher.bus.publisher import Publisher
-from watcher.bus.relay import Relay
+from watcher.bus.relay import BatchResult, Relay
 from watcher.core.errors import BusError, ConfigError, ProviderError, StoreError
-from watcher.core.ports import Provider, Store
+from watcher.core.ports import Outbox, Provider, Store
+from watcher.metrics import Metrics, vendor_trace
 from watcher.poller import CustomerSync, Poller, summary
 from watcher.providers import guard
 from watcher.providers.adobe_vip import AdobeVip
 from watcher.providers.elastic_path import ElasticPath
 from watcher.providers.partner_center import PartnerCenter
 from watcher.providers.zuora import Zuora
-from watcher.settings import Settings, SourceSettings
+from watcher.settings import AmqpSettings, Settings, SourceSettings
 
 log = logging.getLogger(__name__)
 DRAIN_TIMEOUT_S = 10.0
+OUTBOX_REFRESH_S = 5.0
+UNROUTABLE_REFRESH_S = 15.0
 
 
 def utc_now() -> datetime:
@@ -48,7 +64,7 @@ _ADAPTERS: dict[str, Callable[[SourceSettings, aiohttp.ClientSession], Provider]
 }
 
 
-def build_provider(source: SourceSettings, session: aiohttp.ClientSession) -> Provider:
+def build_provider(source: SourceSettings, session: aiohttp.ClientSession) -> guard.Guarded:
     """The source's vendor adapter behind its circuit breaker."""
     adapter = _ADAPTERS.get(source.provider)
     if adapter is None:
@@ -62,51 +78,211 @@ def build_provider(source: SourceSettings, session: aiohttp.ClientSession) -> Pr
 
 
 @contextlib.asynccontextmanager
-async def http_session() -> AsyncIterator[aiohttp.ClientSession]:
-    """One connection pool for every vendor call; adapters set their own timeouts."""
+async def http_session(
+    *, trace_configs: Sequence[aiohttp.TraceConfig] = ()
+) -> AsyncIterator[aiohttp.ClientSession]:
+    """A connection pool for vendor calls; adapters set their own timeouts."""
     connector = aiohttp.TCPConnector(limit=100, ttl_dns_cache=300)
-    async with aiohttp.ClientSession(connector=connector, raise_for_status=False) as session:
+    async with aiohttp.ClientSession(
+        connector=connector, raise_for_status=False, trace_configs=list(trace_configs)
+    ) as session:
         yield session
 
 
-def _pollers(
-    settings: Settings, session: aiohttp.ClientSession, snapshots: Store, relay: Relay
-) -> list[Poller]:
-    return [
-        Poller(
-            source,
-            build_provider(source, session),
-            snapshots,
-            on_sync=lambda result: relay.wake() if result.records else None,
-            clock=utc_now,
+def vendor_session(
+    source: str, metrics: Metrics
+) -> contextlib.AbstractAsyncContextManager[aiohttp.ClientSession]:
+    """The source's own connection pool, each of whose requests `metrics` counts and times."""
+    return http_session(trace_configs=[vendor_trace(metrics, source)])
+
+
+def service_registry() -> CollectorRegistry:
+    """A registry with the process, platform and garbage-collector collectors on it."""
+    registry = CollectorRegistry()
+    for collector in (ProcessCollector, PlatformCollector, GCCollector):
+        collector(registry=registry)
+    return registry
+
+
+class Observed:
+    """Feeds what the running parts report into the metrics and the readiness rules."""
+
+    def __init__(
+        self, settings: Settings, outbox: Outbox, *, metrics: Metrics, backlog_bound: int
+    ) -> None:
+        self.metrics = metrics
+        self.relay = Relay(
+            outbox,
+            lambda: Publisher(settings.amqp),
+            settings=settings.amqp,
+            on_batch=self.batch_published,
         )
-        for source in settings.sources
-    ]
+        self.readiness = web.Readiness(
+            stale_after_s={
+                s.name: web.stale_after_s(s.poll_interval_s, s.poll_jitter_s)
+                for s in settings.sources
+            },
+            broker_connected=lambda: self.relay.connected,
+            backlog_bound=backlog_bound,
+        )
+        self._outbox = outbox
+        self._outbox_changed = asyncio.Event()
+        metrics.watch_broker(lambda: self.relay.connected)
+
+    def poller(
+        self, source: SourceSettings, session: aiohttp.ClientSession, snapshots: Store
+    ) -> Poller:
+        """The source's poller, its breaker watched and its syncs observed."""
+        provider = build_provider(source, session)
+        self.metrics.source_added(source.name)
+        self.metrics.watch_circuit(source.name, lambda: provider.breaker.state.value)
+        poller = Poller(
+            source,
+            provider,
+            snapshots,
+            clock=utc_now,
+            on_sync=lambda result: self.sync_finished(poller, result),
+        )
+        return poller
+
+    def sync_finished(self, poller: Poller, result: CustomerSync) -> None:
+        self.metrics.poll_finished(result.source, result.outcome, result.seconds)
+        if result.error is None:
+            self.readiness.source_polled(result.source)
+            self.metrics.orders_tracked(result.source, poller.orders_tracked)
+            self.metrics.stuck_orders(result.source, poller.stuck_by_status)
+        if result.records:
+            self.metrics.changes_detected(result.source, (r.event_type for r in result.records))
+            self.relay.wake()
+            self._outbox_changed.set()
+
+    def batch_published(self, batch: BatchResult) -> None:
+        self.metrics.batch_published(batch.published_types, seconds=batch.seconds)
+        self._outbox_changed.set()
+
+    async def refresh_outbox(self) -> None:
+        """Read the outbox's backlog and age into the metrics and the readiness rules."""
+        self._outbox_changed.clear()
+        try:
+            stats = await self._outbox.stats()
+        except StoreError as exc:
+            log.warning("cannot read the outbox: %s", exc)
+            self.readiness.store_failed(str(exc))
+            return
+        oldest = stats.oldest_created_at
+        age_s = 0.0 if oldest is None else max(0.0, (utc_now() - oldest).total_seconds())
+        self.metrics.outbox(stats.backlog, age_s)
+        self.readiness.store_read(stats.backlog)
+
+    async def watch_outbox(self) -> None:
+        """`refresh_outbox` every OUTBOX_REFRESH_S, and soon after the outbox changed."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(OUTBOX_REFRESH_S):
+                    await self._outbox_changed.wait()
+            await self.refresh_outbox()
 
 
-async def serve(settings: Settings, *, stop: asyncio.Event) -> None:
-    """Poll and publish until `stop` is set, then drain and close everything."""
+async def unroutable_count(connection: aio_pika.abc.AbstractConnection, queue: str) -> int:
+    """Messages waiting in `queue`, read by a passive declare on a channel of its own."""
+    channel = await connection.channel(publisher_confirms=False)
+    async with channel:
+        declared = await channel.declare_queue(queue, passive=True)
+        return declared.declaration_result.message_count or 0
+
+
+async def watch_unroutable(settings: AmqpSettings, metrics: Metrics) -> None:
+    """Report the unroutable queue's depth every UNROUTABLE_REFRESH_S until cancelled."""
+    connection: aio_pika.abc.AbstractConnection | None = None
+    try:
+        while True:
+            try:
+                if connection is None or connection.is_closed:
+                    connection = await _metrics_connection(settings)
+                metrics.unroutable(await unroutable_count(connection, settings.unroutable_queue))
+            except (*CONNECTION_EXCEPTIONS, TimeoutError) as exc:
+                log.debug("unroutable queue not read: %s", type(exc).__name__)
+            await asyncio.sleep(UNROUTABLE_REFRESH_S)
+    finally:
+        if connection is not None:
+            with contextlib.suppress(*CONNECTION_EXCEPTIONS):
+                await connection.close()
+
+
+async def _metrics_connection(settings: AmqpSettings) -> aio_pika.abc.AbstractConnection:
+    return await aio_pika.connect(
+        settings.url.get_secret_value(),
+        timeout=settings.confirm_timeout_s,
+        client_properties={"connection_name": "order-watcher metrics"},
+    )
+
+
+async def serve(
+    settings: Settings,
+    *,
+    stop: asyncio.Event,
+    registry: CollectorRegistry | None = None,
+    backlog_bound: int = web.BACKLOG_BOUND,
+    on_listening: Callable[[web.Address], None] | None = None,
+) -> None:
+    """Poll, publish and serve the HTTP endpoints until `stop` is set, then drain and close.
+
+    `registry` defaults to a fresh `service_registry()`; `backlog_bound` is the readiness
+    bound on the outbox while the broker is away; `on_listening` hears the bound address.
+    """
+    metrics = Metrics(service_registry() if registry is None else registry)
     async with contextlib.AsyncExitStack() as stack:
         snapshots = await stack.enter_async_context(store.opened(settings.store.url))
-        session = await stack.enter_async_context(http_session())
-        relay = Relay(snapshots, lambda: Publisher(settings.amqp), settings=settings.amqp)
-        pollers = _pollers(settings, session, snapshots, relay)
+        observed = Observed(settings, snapshots, metrics=metrics, backlog_bound=backlog_bound)
+        pollers: list[Poller] = []
+        for source in settings.sources:
+            session = await stack.enter_async_context(vendor_session(source.name, metrics))
+            pollers.append(observed.poller(source, session, snapshots))
+        await observed.refresh_outbox()
+        address = await stack.enter_async_context(
+            web.serving(
+                settings.http.listen, registry=metrics.registry, readiness=observed.readiness
+            )
+        )
+        if on_listening is not None:
+            on_listening(address)
         log.info("watching %d source(s); store %s", len(pollers), _scheme(settings.store.url))
-        relaying = asyncio.create_task(relay.run(), name="relay")
-        try:
-            async with asyncio.TaskGroup() as group:
-                for poller in pollers:
-                    group.create_task(poller.run(), name=f"poll {poller.name}")
-                await stop.wait()
-                log.info("stopping: finishing the syncs in hand")
-                for poller in pollers:
-                    poller.stop()
-        finally:
-            relaying.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await relaying
-        published = await relay.drain(timeout_s=DRAIN_TIMEOUT_S)
+        await _run_until(
+            stop,
+            pollers,
+            background=[
+                observed.relay.run(),
+                observed.watch_outbox(),
+                watch_unroutable(settings.amqp, metrics),
+            ],
+        )
+        published = await observed.relay.drain(timeout_s=DRAIN_TIMEOUT_S)
         log.info("stopped; %d event(s) published while draining", published)
+
+
+async def _run_until(
+    stop: asyncio.Event,
+    pollers: Sequence[Poller],
+    *,
+    background: Sequence[Coroutine[Any, Any, None]],
+) -> None:
+    """Run the pollers and `background` until `stop`; let the syncs in hand finish first."""
+    tasks = [asyncio.create_task(job) for job in background]
+    try:
+        async with asyncio.TaskGroup() as group:
+            for poller in pollers:
+                group.create_task(poller.run(), name=f"poll {poller.name}")
+            await stop.wait()
+            log.info("stopping: finishing the syncs in hand")
+            for poller in pollers:
+                poller.stop()
+    finally:
+        for task in tasks:
+            task.cancel()
+        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
+    for outcome in outcomes:
+        if isinstance(outcome, Exception):
+            raise outcome
 
 
 async def serve_until_signalled(settings: Settings) -> None:

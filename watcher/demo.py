@@ -45,6 +45,8 @@ from watcher.simulator import (
 ORDERS_PER_CUSTOMER = 4
 # The real Partner Center can take 15 minutes to list a new order; the demo waits seconds.
 DEMO_LISTING_LAG_S = 5.0
+# Orders pending longer than this are reported stuck, so the demo shows order.stuck too.
+DEMO_STUCK_AFTER_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +191,7 @@ def _source(
             "poll_jitter_s": poll_interval_s / 10,
             "auth": vendor.auth(sim),
             "retry": RetrySettings(attempts=3, base_delay_s=0.2, max_delay_s=2.0),
+            "stuck": {"pending": DEMO_STUCK_AFTER_S},
         }
     )
 

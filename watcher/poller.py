@@ -12,6 +12,9 @@ order.created each, unless `created_on_baseline` is set.
 The loop gives each customer its own schedule (the interval plus random jitter) and lets
 at most `concurrency` of a source's customers sync at once. `stop()` lets the syncs in hand
 finish and then ends the loop: that is how SIGTERM drains.
+
+`on_sync` hears about every finished sync (the relay's wake-up, metrics, readiness), and
+`orders_tracked` sums the orders of each customer's last successful sync.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import dataclasses
 import logging
 import random
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,6 +32,7 @@ from datetime import datetime, timedelta
 from watcher.core import sync
 from watcher.core.errors import PermanentProviderError, ProviderError, StoreError
 from watcher.core.events import OrderEvent
+from watcher.core.models import Order
 from watcher.core.ports import OutboxRecord, PollState, Provider, SnapshotStore
 from watcher.settings import SourceSettings
 
@@ -46,6 +51,7 @@ class CustomerSync:
     orders: int = 0
     events: list[OrderEvent] = field(default_factory=list)
     records: list[OutboxRecord] = field(default_factory=list)
+    stuck: list[Order] = field(default_factory=list)
     full: bool = False
     seconds: float = 0.0
     error: ProviderError | StoreError | None = None
@@ -88,10 +94,22 @@ class Poller:
         self._rng = rng or random.Random()
         self._limit = asyncio.Semaphore(source.concurrency)
         self._stopping = asyncio.Event()
+        self._orders: dict[str, int] = {}
+        self._stuck: dict[str, Counter[str]] = {}
 
     @property
     def name(self) -> str:
         return self._source.name
+
+    @property
+    def orders_tracked(self) -> int:
+        """Orders in each customer's last successful sync, summed over the customers."""
+        return sum(self._orders.values())
+
+    @property
+    def stuck_by_status(self) -> Counter[str]:
+        """Orders past their stuck threshold at each customer's last sync, by status."""
+        return sum(self._stuck.values(), Counter())
 
     def stop(self) -> None:
         self._stopping.set()
@@ -161,6 +179,8 @@ class Poller:
             )
             return CustomerSync(self.name, customer_id, seconds=seconds, error=exc)
         seconds = time.perf_counter() - started
+        self._orders[customer_id] = result.orders
+        self._stuck[customer_id] = Counter(order.status.value for order in result.stuck)
         log.info(
             "poll source=%s customer=%s orders=%d events=%d full=%s in %.2fs",
             self.name,
@@ -184,7 +204,9 @@ class Poller:
             self.name, customer_id, [order.order_id for order in orders]
         )
         baseline = not state.baseline_done and not self._source.created_on_baseline
-        result = sync.reconcile(orders, stored, baseline=baseline, now=now)
+        result = sync.reconcile(
+            orders, stored, baseline=baseline, now=now, thresholds=self._source.stuck
+        )
         await self._store.commit_sync(
             self.name,
             customer_id,
@@ -202,6 +224,7 @@ class Poller:
             orders=len(orders),
             events=result.events,
             records=result.records,
+            stuck=result.stuck,
             full=full,
         )
 

@@ -16,7 +16,10 @@ pollers never wait for it, because they only write to the outbox. `drain()` publ
 everything pending once, for shutdown and `order-watcher once`; it is not meant to run
 alongside `run()`.
 
-Metrics are not built here: `on_batch` receives one `BatchResult` per publish batch.
+Metrics are not built here: `on_batch` receives one `BatchResult` per publish batch, and
+`connected` says whether the relay holds a broker connection. While there is nothing to
+publish, the relay checks that connection after each idle period by publishing an empty
+batch, so a broker that went away while all was quiet is noticed within `relay_idle_s`.
 """
 
 from __future__ import annotations
@@ -24,9 +27,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections import Counter
+from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, aclosing
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NoReturn, Protocol
 
@@ -39,7 +43,10 @@ log = logging.getLogger(__name__)
 
 class BatchPublisher(Protocol):
     async def publish(self, records: Sequence[OutboxRecord]) -> list[str]:
-        """The ids of `records` the broker confirmed; raises `BusError` when it is away."""
+        """The ids of `records` the broker confirmed; raises `BusError` when it is away.
+
+        An empty `records` sends nothing and only checks the connection.
+        """
         ...
 
 
@@ -48,11 +55,13 @@ PublisherFactory = Callable[[], AbstractAsyncContextManager[BatchPublisher]]
 
 @dataclass(frozen=True, slots=True)
 class BatchResult:
-    """One publish batch: how many events were tried, how many confirmed, how long it took."""
+    """One publish batch: how many events were tried, how many confirmed, how long publishing
+    took (first send to last confirm), and the confirmed events by type."""
 
     attempted: int
     published: int
     seconds: float
+    published_types: Mapping[str, int] = field(default_factory=dict)
 
 
 def _utc_now() -> datetime:
@@ -78,6 +87,12 @@ class Relay:
         self._on_batch = on_batch
         self._wake = asyncio.Event()
         self._in_outage = False
+        self._connected = False
+
+    @property
+    def connected(self) -> bool:
+        """Whether the relay holds a broker connection right now."""
+        return self._connected
 
     def wake(self) -> None:
         """New events are in the outbox: publish them without waiting for the idle timer."""
@@ -89,7 +104,10 @@ class Relay:
             try:
                 async with self._publisher_factory() as publisher:
                     self._broker_reachable()
-                    await self._pump(publisher)
+                    try:
+                        await self._pump(publisher)
+                    finally:
+                        self._connected = False
             except BusError as exc:
                 self._broker_unreachable(exc)
             await asyncio.sleep(self._settings.reconnect_delay_s)
@@ -110,9 +128,12 @@ class Relay:
             try:
                 async with self._publisher_factory() as publisher:
                     self._broker_reachable()
-                    while (batch := await self._publish_batch(publisher)).attempted:
-                        yield batch
-                        await self._pause_after(batch)
+                    try:
+                        while (batch := await self._publish_batch(publisher)).attempted:
+                            yield batch
+                            await self._pause_after(batch)
+                    finally:
+                        self._connected = False
                     return
             except BusError as exc:
                 self._broker_unreachable(exc)
@@ -128,8 +149,8 @@ class Relay:
                 continue
             if batch.published < batch.attempted:
                 await self._pause_after(batch)
-            elif batch.attempted < self._settings.relay_batch:
-                await self._idle()
+            elif batch.attempted < self._settings.relay_batch and not await self._idle():
+                await publisher.publish(())
 
     async def _publish_batch(self, publisher: BatchPublisher) -> BatchResult:
         self._wake.clear()
@@ -138,9 +159,10 @@ class Relay:
             return BatchResult(attempted=0, published=0, seconds=0.0)
         started = time.monotonic()
         confirmed = await publisher.publish(records)
+        seconds = time.monotonic() - started
         if confirmed:
             await self._outbox.mark_published(confirmed, at=self._clock())
-        result = BatchResult(len(records), len(confirmed), time.monotonic() - started)
+        result = BatchResult(len(records), len(confirmed), seconds, _types(records, confirmed))
         level = logging.INFO if result.published == result.attempted else logging.WARNING
         log.log(
             level,
@@ -158,17 +180,20 @@ class Relay:
         if batch.published < batch.attempted:
             await asyncio.sleep(self._settings.reconnect_delay_s)
 
-    async def _idle(self) -> None:
+    async def _idle(self) -> bool:
+        """Wait for `wake()` or `relay_idle_s`; True when woken."""
         try:
             async with asyncio.timeout(self._settings.relay_idle_s):
                 await self._wake.wait()
         except TimeoutError:
-            pass
+            return False
+        return True
 
     def _broker_reachable(self) -> None:
         if self._in_outage:
             log.info("broker reachable again; publishing the backlog")
         self._in_outage = False
+        self._connected = True
 
     def _broker_unreachable(self, exc: BusError) -> None:
         if not self._in_outage:
@@ -180,3 +205,8 @@ class Relay:
         else:
             log.debug("broker still unavailable: %s", exc)
         self._in_outage = True
+
+
+def _types(records: Sequence[OutboxRecord], confirmed: Sequence[str]) -> dict[str, int]:
+    ids = set(confirmed)
+    return dict(Counter(record.event_type for record in records if record.event_id in ids))
