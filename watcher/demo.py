@@ -199,7 +199,7 @@ def _source(
 def _show(result: CustomerSync, out: TextIO) -> None:
     if result.error is not None:
         _say(out, f"{result.source}: poll of customer {result.customer_id} failed: {result.error}")
-    elif result.full and not result.events:
+    elif result.full and all(isinstance(e, events.OrderStuck) for e in result.events):
         _say(out, f"{result.source}: baseline of {result.customer_id}, {result.orders} orders")
     for event in result.events:
         _say(out, describe(event))
@@ -217,9 +217,16 @@ def describe(event: events.OrderEvent) -> str:
     if subscription:
         change += f", subscription {subscription}"
     if isinstance(event, events.OrderStuck):
-        stuck_for, threshold = f"{event.stuck_for_s:.0f}s", f"{event.threshold_s:.0f}s"
+        stuck_for, threshold = _duration(event.stuck_for_s), _duration(event.threshold_s)
         change = f"  {_text(event.status)} for {stuck_for} (threshold {threshold})"
     return f"{events.routing_key(event):<56} {where}{change}"
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit}"
+    return f"{seconds:.0f}s"
 
 
 def _text(value: object) -> str:
