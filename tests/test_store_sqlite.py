@@ -7,6 +7,7 @@ marked published. The shared behaviour is in test_store_contract.py.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
 from datetime import UTC, datetime, timedelta
@@ -267,3 +268,15 @@ async def test_published_events_past_retention_are_pruned_as_events_are_marked(
     await store.close()
 
     assert query(path, "SELECT event_id FROM outbox ORDER BY seq") == [("e3",)]
+
+
+async def test_stores_opening_a_new_file_at_the_same_moment_all_open(tmp_path: Path) -> None:
+    """Switching a new file to WAL needs a lock SQLite does not wait for; opening retries."""
+    for attempt in range(5):
+        url = f"sqlite:///{tmp_path / f'race-{attempt}.db'}"
+        opened = await asyncio.gather(*(open_store(url) for _ in range(4)))
+        try:
+            assert query(tmp_path / f"race-{attempt}.db", "PRAGMA journal_mode") == [("wal",)]
+        finally:
+            for each in opened:
+                await each.close()

@@ -52,6 +52,7 @@ MEMORY = ":memory:"
 DEFAULT_RETENTION_S = 7 * 86_400.0
 PRUNE_INTERVAL = timedelta(hours=1)
 BUSY_TIMEOUT_MS = 5_000
+WAL_RETRY_MS = 50
 IN_LIST_CHUNK = 500  # ids per IN (...): well under the 999 parameters of old SQLite builds
 
 
@@ -247,11 +248,31 @@ def _make_parent(path: Path) -> None:
 async def _configure(db: aiosqlite.Connection, *, memory: bool) -> None:
     await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     if not memory:
-        ((mode,),) = await db.execute_fetchall("PRAGMA journal_mode = WAL")
+        mode = await _switch_to_wal(db)
         if mode != "wal":
             log.warning("SQLite could not switch to WAL mode; the journal mode is %s", mode)
     await db.execute("PRAGMA synchronous = NORMAL")
     await db.execute("PRAGMA foreign_keys = ON")
+
+
+async def _switch_to_wal(db: aiosqlite.Connection) -> str:
+    """The journal mode after asking for WAL.
+
+    Switching needs a lock SQLite does not wait for: when two processes open a new file at
+    once (the service and `check`, say), the loser is told "locked" at once. It asks again
+    for up to `BUSY_TIMEOUT_MS`, like any other locked statement would wait.
+    """
+    ((mode,),) = await db.execute_fetchall("PRAGMA journal_mode")
+    for _ in range(BUSY_TIMEOUT_MS // WAL_RETRY_MS):
+        if mode == "wal":
+            break
+        try:
+            ((mode,),) = await db.execute_fetchall("PRAGMA journal_mode = WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc):
+                raise
+            await asyncio.sleep(WAL_RETRY_MS / 1000)
+    return str(mode)
 
 
 async def _migrate(db: aiosqlite.Connection) -> None:
