@@ -19,6 +19,7 @@ with the vendor's 400, so a bad admin call never changes the world.
 
 from __future__ import annotations
 
+import abc
 import random
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -28,13 +29,14 @@ import orjson
 from aiohttp import web
 
 
-class VendorError(Exception):
+class VendorError(Exception, abc.ABC):
     """A reply in a vendor's error shape: each vendor's `ApiError` says how the body looks."""
 
     status: int
 
+    @abc.abstractmethod
     def body(self) -> Any:
-        raise NotImplementedError
+        """The vendor's JSON error body for this error."""
 
 
 class World(Protocol):
