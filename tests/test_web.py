@@ -27,7 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests import harness
 from tests.plugins.simulator import SIM_CUSTOMERS, SimAdmin
-from watcher import app, web
+from watcher import app, observe, web
 from watcher.bus.publisher import Publisher
 from watcher.core.errors import ConfigError
 from watcher.core.ports import OutboxRecord
@@ -356,7 +356,7 @@ async def test_the_unroutable_queue_depth_is_read_from_the_broker(amqp_url: str)
         assert await publisher.publish([unroutable]) == ["ev-1"]
 
     registry = CollectorRegistry()
-    watching = asyncio.create_task(app.watch_unroutable(settings, Metrics(registry)))
+    watching = asyncio.create_task(observe.watch_unroutable(settings, Metrics(registry)))
     try:
         await harness.eventually(
             _unroutable_is(registry, 1.0), timeout_s=10, what="order_watcher_unroutable_events 1"
@@ -368,7 +368,7 @@ async def test_the_unroutable_queue_depth_is_read_from_the_broker(amqp_url: str)
 
     connection = await aio_pika.connect(amqp_url)
     async with connection:
-        assert await app.unroutable_count(connection, settings.unroutable_queue) == 1
+        assert await observe.unroutable_count(connection, settings.unroutable_queue) == 1
 
 
 def _unroutable_is(registry: CollectorRegistry, expected: float) -> harness.Check:

@@ -6,14 +6,9 @@ drains: the pollers finish the syncs in hand, the relay stops, then whatever is 
 the outbox gets one bounded attempt at the broker before the store closes. What does not
 make it stays in the outbox for the next start.
 
-Observation is wired here too, so the parts stay unaware of metrics. `Observed` hears every
-finished customer sync and publish batch and feeds `Metrics` and `web.Readiness`. Each source
-gets a session of its own whose TraceConfig counts its vendor requests; the circuit gauge
-and the broker gauge read the breaker and the relay when scraped. Two small loops refresh
-what nothing reports by itself: the outbox backlog and age from `stats()` (every
-`OUTBOX_REFRESH_S`, and at once after a sync with events or a publish batch), and the
-unroutable queue's depth from a passive declare on a connection and channel of its own
-(every `UNROUTABLE_REFRESH_S`, skipped quietly while the broker is away).
+Observation is wired in `observe`: `serve` hands `observe.Observed` the providers, the
+publisher factory and the clock it builds here, so the parts stay unaware of metrics. Each
+source gets a session of its own whose TraceConfig counts its vendor requests.
 """
 
 from __future__ import annotations
@@ -27,16 +22,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TextIO
 
-import aio_pika
 import aiohttp
-from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
-from watcher import store, web
+from watcher import observe, store, web
 from watcher.bus.publisher import Publisher
-from watcher.bus.relay import BatchResult, Relay
 from watcher.core.errors import BusError, ConfigError, ProviderError, StoreError
-from watcher.core.ports import Outbox, Provider, Store
+from watcher.core.ports import Provider
 from watcher.metrics import Metrics, vendor_trace
 from watcher.poller import CustomerSync, Poller, summary
 from watcher.providers import guard
@@ -44,12 +36,10 @@ from watcher.providers.adobe_vip import AdobeVip
 from watcher.providers.elastic_path import ElasticPath
 from watcher.providers.partner_center import PartnerCenter
 from watcher.providers.zuora import Zuora
-from watcher.settings import AmqpSettings, Settings, SourceSettings
+from watcher.settings import Settings, SourceSettings
 
 log = logging.getLogger(__name__)
 DRAIN_TIMEOUT_S = 10.0
-OUTBOX_REFRESH_S = 5.0
-UNROUTABLE_REFRESH_S = 15.0
 
 
 def utc_now() -> datetime:
@@ -104,119 +94,6 @@ def service_registry() -> CollectorRegistry:
     return registry
 
 
-class Observed:
-    """Feeds what the running parts report into the metrics and the readiness rules."""
-
-    def __init__(
-        self, settings: Settings, outbox: Outbox, *, metrics: Metrics, backlog_bound: int
-    ) -> None:
-        self.metrics = metrics
-        self.relay = Relay(
-            outbox,
-            lambda: Publisher(settings.amqp),
-            settings=settings.amqp,
-            on_batch=self.batch_published,
-        )
-        self.readiness = web.Readiness(
-            stale_after_s={
-                s.name: web.stale_after_s(s.poll_interval_s, s.poll_jitter_s)
-                for s in settings.sources
-            },
-            broker_connected=lambda: self.relay.connected,
-            backlog_bound=backlog_bound,
-        )
-        self._outbox = outbox
-        self._outbox_changed = asyncio.Event()
-        metrics.watch_broker(lambda: self.relay.connected)
-
-    def poller(
-        self, source: SourceSettings, session: aiohttp.ClientSession, snapshots: Store
-    ) -> Poller:
-        """The source's poller, its breaker watched and its syncs observed."""
-        provider = build_provider(source, session)
-        self.metrics.source_added(source.name)
-        self.metrics.watch_circuit(source.name, lambda: provider.breaker.state.value)
-        poller = Poller(
-            source,
-            provider,
-            snapshots,
-            clock=utc_now,
-            on_sync=lambda result: self.sync_finished(poller, result),
-        )
-        return poller
-
-    def sync_finished(self, poller: Poller, result: CustomerSync) -> None:
-        self.metrics.poll_finished(result.source, result.outcome, result.seconds)
-        if result.error is None:
-            self.readiness.source_polled(result.source)
-            self.metrics.orders_tracked(result.source, poller.orders_tracked)
-            self.metrics.stuck_orders(result.source, poller.stuck_by_status)
-        if result.records:
-            self.metrics.changes_detected(result.source, (r.event_type for r in result.records))
-            self.relay.wake()
-            self._outbox_changed.set()
-
-    def batch_published(self, batch: BatchResult) -> None:
-        self.metrics.batch_published(batch.published_types, seconds=batch.seconds)
-        self._outbox_changed.set()
-
-    async def refresh_outbox(self) -> None:
-        """Read the outbox's backlog and age into the metrics and the readiness rules."""
-        self._outbox_changed.clear()
-        try:
-            stats = await self._outbox.stats()
-        except StoreError as exc:
-            log.warning("cannot read the outbox: %s", exc)
-            self.readiness.store_failed(str(exc))
-            return
-        oldest = stats.oldest_created_at
-        age_s = 0.0 if oldest is None else max(0.0, (utc_now() - oldest).total_seconds())
-        self.metrics.outbox(stats.backlog, age_s)
-        self.readiness.store_read(stats.backlog)
-
-    async def watch_outbox(self) -> None:
-        """`refresh_outbox` every OUTBOX_REFRESH_S, and soon after the outbox changed."""
-        while True:
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(OUTBOX_REFRESH_S):
-                    await self._outbox_changed.wait()
-            await self.refresh_outbox()
-
-
-async def unroutable_count(connection: aio_pika.abc.AbstractConnection, queue: str) -> int:
-    """Messages waiting in `queue`, read by a passive declare on a channel of its own."""
-    channel = await connection.channel(publisher_confirms=False)
-    async with channel:
-        declared = await channel.declare_queue(queue, passive=True)
-        return declared.declaration_result.message_count or 0
-
-
-async def watch_unroutable(settings: AmqpSettings, metrics: Metrics) -> None:
-    """Report the unroutable queue's depth every UNROUTABLE_REFRESH_S until cancelled."""
-    connection: aio_pika.abc.AbstractConnection | None = None
-    try:
-        while True:
-            try:
-                if connection is None or connection.is_closed:
-                    connection = await _metrics_connection(settings)
-                metrics.unroutable(await unroutable_count(connection, settings.unroutable_queue))
-            except (*CONNECTION_EXCEPTIONS, TimeoutError) as exc:
-                log.debug("unroutable queue not read: %s", type(exc).__name__)
-            await asyncio.sleep(UNROUTABLE_REFRESH_S)
-    finally:
-        if connection is not None:
-            with contextlib.suppress(*CONNECTION_EXCEPTIONS):
-                await connection.close()
-
-
-async def _metrics_connection(settings: AmqpSettings) -> aio_pika.abc.AbstractConnection:
-    return await aio_pika.connect(
-        settings.url.get_secret_value(),
-        timeout=settings.confirm_timeout_s,
-        client_properties={"connection_name": "order-watcher metrics"},
-    )
-
-
 async def serve(
     settings: Settings,
     *,
@@ -233,11 +110,18 @@ async def serve(
     metrics = Metrics(service_registry() if registry is None else registry)
     async with contextlib.AsyncExitStack() as stack:
         snapshots = await stack.enter_async_context(store.opened(settings.store.url))
-        observed = Observed(settings, snapshots, metrics=metrics, backlog_bound=backlog_bound)
+        observed = observe.Observed(
+            settings,
+            snapshots,
+            metrics=metrics,
+            backlog_bound=backlog_bound,
+            publishers=lambda: Publisher(settings.amqp),
+            clock=utc_now,
+        )
         pollers: list[Poller] = []
         for source in settings.sources:
             session = await stack.enter_async_context(vendor_session(source.name, metrics))
-            pollers.append(observed.poller(source, session, snapshots))
+            pollers.append(observed.poller(source, build_provider(source, session), snapshots))
         await observed.refresh_outbox()
         address = await stack.enter_async_context(
             web.serving(
@@ -253,7 +137,7 @@ async def serve(
             background=[
                 observed.relay.run(),
                 observed.watch_outbox(),
-                watch_unroutable(settings.amqp, metrics),
+                observe.watch_unroutable(settings.amqp, metrics),
             ],
         )
         published = await observed.relay.drain(timeout_s=DRAIN_TIMEOUT_S)

@@ -1,9 +1,9 @@
 """The SQLite store's tables, their numbered migrations and the statements it runs.
 
-A database records the migrations applied to it in `PRAGMA user_version`; opening one runs
-the missing steps in one transaction (`sqlite._migrate`), so a database written by an older
-order-watcher is upgraded in place. A step is never edited once released: a change to the
-schema is a new step at the end.
+A database records the migrations applied to it in `PRAGMA user_version`; opening one
+(`sqlite_connection.connect`) runs the missing steps in one transaction, so a database
+written by an older order-watcher is upgraded in place. A step is never edited once
+released: a change to the schema is a new step at the end.
 
     1  snapshots, outbox, poll_state
     2  snapshots.status_since, snapshots.stuck_reported: the stuck-order episode; rows

@@ -2,29 +2,20 @@
 
 One aiosqlite connection serves the process. An asyncio lock gives each operation the
 connection to itself, so a transaction never interleaves with another coroutine's statements
-and a reader never sees a sync half-written. Other processes on the same file (a second
-instance, `order-watcher check`) wait up to `busy_timeout`; writes open with BEGIN IMMEDIATE,
-taking the write lock up front instead of failing later on a lock upgrade.
-
-Durability: the file runs in WAL mode with synchronous=NORMAL. A commit appends to the
-write-ahead log without an fsync; the log is synced at each checkpoint. A killed process
-loses nothing (the operating system holds the written pages) and the file is never corrupted;
-only a power cut can undo the transactions since the last checkpoint. That is adequate
-because a sync is one transaction: its snapshots and its events vanish together, the next
-poll detects the same changes again, and the deterministic event ids let consumers drop an
-event the relay had already published. An undone `mark_published` means a re-publish, which
-at-least-once delivery allows anyway.
+and a reader never sees a sync half-written. How the connection is opened, configured
+(WAL, busy timeout) and migrated, and how its transactions and errors are handled, is
+`sqlite_connection`'s part; a sync is one of its transactions.
 
 Layout: datetimes are ISO-8601 UTC text with microseconds, so text order is time order;
 event bodies are BLOBs; snapshots are `codec` JSON keyed by (source, order_id), since order
 ids are unique per vendor account, with their stuck-order episode (`status_since`,
 `stuck_reported`) in columns of their own. Tables are STRICT, so a value of the wrong type is
 refused. Numbered migrations (`schema`) build the schema and upgrade older databases in
-place, recorded in `PRAGMA user_version`. Published events
-are kept for `retention_s`, during which a late duplicate cannot be enqueued again, and
-pruned at most hourly as events are marked published.
+place. Published events are kept for `retention_s`, during which a late duplicate cannot be
+enqueued again, and pruned at most hourly as events are marked published.
 
-Every sqlite3 error is translated into `StoreError` in `_translated`, with the cause chained.
+Every sqlite3 error is translated into `StoreError` by `sqlite_connection.translated`, with
+the cause chained.
 """
 
 from __future__ import annotations
@@ -33,7 +24,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,16 +33,13 @@ import aiosqlite
 
 from watcher.core.errors import ConfigError, StoreError
 from watcher.core.ports import OutboxRecord, OutboxStats, PollState, Snapshot
-from watcher.store import codec, schema
+from watcher.store import codec, schema, sqlite_connection
 
 log = logging.getLogger(__name__)
 
 URL_PREFIX = "sqlite:///"
-MEMORY = ":memory:"
 DEFAULT_RETENTION_S = 7 * 86_400.0
 PRUNE_INTERVAL = timedelta(hours=1)
-BUSY_TIMEOUT_MS = 5_000
-WAL_RETRY_MS = 50
 IN_LIST_CHUNK = 500  # ids per IN (...): well under the 999 parameters of old SQLite builds
 
 
@@ -100,7 +87,7 @@ class SqliteStore:
         clock: Callable[[], datetime] = _utcnow,
     ) -> SqliteStore:
         """Open (creating the file, its directories and its schema when missing)."""
-        return cls(await _connect(str(path)), retention_s=retention_s, clock=clock)
+        return cls(await sqlite_connection.connect(str(path)), retention_s=retention_s, clock=clock)
 
     async def poll_state(self, source: str, customer_id: str) -> PollState | None:
         async with self._connection("read the poll state") as db:
@@ -134,7 +121,7 @@ class SqliteStore:
             if not snapshot_rows and not event_rows:
                 await db.execute(schema.UPSERT_STATE, state_row)  # one statement is atomic alone
                 return
-            async with _transaction(db):
+            async with sqlite_connection.transaction(db):
                 if snapshot_rows:
                     await db.executemany(schema.UPSERT_SNAPSHOT, snapshot_rows)
                 if event_rows:
@@ -178,7 +165,7 @@ class SqliteStore:
             if self._closed:
                 return
             self._closed = True
-            with _translated("close"):
+            with sqlite_connection.translated("close"):
                 await self._db.close()
 
     async def _prune_quietly(self, older_than: datetime) -> None:
@@ -196,104 +183,8 @@ class SqliteStore:
         async with self._lock:
             if self._closed:
                 raise StoreError(f"cannot {action}: the store is closed")
-            with _translated(action):
+            with sqlite_connection.translated(action):
                 yield self._db
-
-
-@contextlib.contextmanager
-def _translated(action: str) -> Iterator[None]:
-    """The one place where sqlite3 errors become `StoreError`."""
-    try:
-        yield
-    except sqlite3.Error as exc:
-        raise StoreError(f"SQLite store cannot {action}: {exc}") from exc
-
-
-@contextlib.asynccontextmanager
-async def _transaction(db: aiosqlite.Connection) -> AsyncIterator[None]:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception, cancellation included."""
-    await db.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-    except BaseException:
-        await db.rollback()
-        raise
-    await db.commit()
-
-
-async def _connect(path: str) -> aiosqlite.Connection:
-    if path != MEMORY:
-        _make_parent(Path(path))
-    with _translated(f"open {path}"):
-        db = await aiosqlite.connect(path, isolation_level=None)
-    try:
-        with _translated(f"prepare {path}"):
-            await _configure(db, memory=path == MEMORY)
-            await _migrate(db)
-    except BaseException:
-        await db.close()
-        raise
-    return db
-
-
-def _make_parent(path: Path) -> None:
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        reason = exc.strerror or str(exc)
-        message = f"cannot create the directory {path.parent} for the store: {reason}"
-        raise StoreError(message) from exc
-
-
-async def _configure(db: aiosqlite.Connection, *, memory: bool) -> None:
-    await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    if not memory:
-        mode = await _switch_to_wal(db)
-        if mode != "wal":
-            log.warning("SQLite could not switch to WAL mode; the journal mode is %s", mode)
-    await db.execute("PRAGMA synchronous = NORMAL")
-    await db.execute("PRAGMA foreign_keys = ON")
-
-
-async def _switch_to_wal(db: aiosqlite.Connection) -> str:
-    """The journal mode after asking for WAL.
-
-    Switching needs a lock SQLite does not wait for: when two processes open a new file at
-    once (the service and `check`, say), the loser is told "locked" at once. It asks again
-    for up to `BUSY_TIMEOUT_MS`, like any other locked statement would wait.
-    """
-    ((mode,),) = await db.execute_fetchall("PRAGMA journal_mode")
-    for _ in range(BUSY_TIMEOUT_MS // WAL_RETRY_MS):
-        if mode == "wal":
-            break
-        try:
-            ((mode,),) = await db.execute_fetchall("PRAGMA journal_mode = WAL")
-        except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc):
-                raise
-            await asyncio.sleep(WAL_RETRY_MS / 1000)
-    return str(mode)
-
-
-async def _migrate(db: aiosqlite.Connection) -> None:
-    """Bring the schema to `schema.VERSION`, rechecking under the write lock."""
-    if await _user_version(db) == schema.VERSION:
-        return
-    async with _transaction(db):
-        version = await _user_version(db)
-        if version > schema.VERSION:
-            raise StoreError(
-                f"the database has schema version {version}; this order-watcher knows "
-                f"versions up to {schema.VERSION}: upgrade order-watcher"
-            )
-        for statement in (s for step in schema.MIGRATIONS[version:] for s in step):
-            await db.execute(statement)
-        await db.execute(f"PRAGMA user_version = {schema.VERSION}")
-
-
-async def _user_version(db: aiosqlite.Connection) -> int:
-    ((version,),) = await db.execute_fetchall("PRAGMA user_version")
-    return int(version)
 
 
 def _chunks(ids: list[str]) -> Iterator[list[str]]:

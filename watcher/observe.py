@@ -1,0 +1,156 @@
+"""Observation: what the running parts report, fed into the metrics and the readiness rules.
+
+The parts stay unaware of metrics. `Observed` hears every finished customer sync and publish
+batch and feeds `Metrics` and `web.Readiness`; the circuit gauge and the broker gauge read the
+breaker and the relay when scraped. It is handed what it watches (the providers behind their
+breakers, the publisher factory, the clock), so the composition root stays the only place
+that builds concrete adapters.
+
+Two small loops refresh what nothing reports by itself: the outbox backlog and age from
+`stats()` (every `OUTBOX_REFRESH_S`, and at once after a sync with events or a publish
+batch), and the unroutable queue's depth from a passive declare on a connection and channel
+of its own (every `UNROUTABLE_REFRESH_S`, skipped quietly while the broker is away).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+import aio_pika
+from aio_pika.exceptions import CONNECTION_EXCEPTIONS
+
+from watcher import web
+from watcher.bus.relay import BatchResult, PublisherFactory, Relay
+from watcher.core.errors import StoreError
+from watcher.core.ports import Outbox, Store
+from watcher.metrics import Metrics
+from watcher.poller import CustomerSync, Poller
+from watcher.providers import guard
+from watcher.settings import AmqpSettings, Settings, SourceSettings
+
+log = logging.getLogger(__name__)
+OUTBOX_REFRESH_S = 5.0
+UNROUTABLE_REFRESH_S = 15.0
+
+
+class Observed:
+    """Feeds what the running parts report into the metrics and the readiness rules.
+
+    `publishers` opens the relay's publisher; `clock` stamps the pollers' syncs and ages the
+    outbox's oldest event.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        outbox: Outbox,
+        *,
+        metrics: Metrics,
+        backlog_bound: int,
+        publishers: PublisherFactory,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.metrics = metrics
+        self.relay = Relay(
+            outbox, publishers, settings=settings.amqp, on_batch=self.batch_published
+        )
+        self.readiness = web.Readiness(
+            stale_after_s={
+                s.name: web.stale_after_s(s.poll_interval_s, s.poll_jitter_s)
+                for s in settings.sources
+            },
+            broker_connected=lambda: self.relay.connected,
+            backlog_bound=backlog_bound,
+        )
+        self._outbox = outbox
+        self._outbox_changed = asyncio.Event()
+        self._clock = clock
+        metrics.watch_broker(lambda: self.relay.connected)
+
+    def poller(self, source: SourceSettings, provider: guard.Guarded, snapshots: Store) -> Poller:
+        """The source's poller, its breaker watched and its syncs observed."""
+        self.metrics.source_added(source.name)
+        self.metrics.watch_circuit(source.name, lambda: provider.breaker.state.value)
+        poller = Poller(
+            source,
+            provider,
+            snapshots,
+            clock=self._clock,
+            on_sync=lambda result: self.sync_finished(poller, result),
+        )
+        return poller
+
+    def sync_finished(self, poller: Poller, result: CustomerSync) -> None:
+        self.metrics.poll_finished(result.source, result.outcome, result.seconds)
+        if result.error is None:
+            self.readiness.source_polled(result.source)
+            self.metrics.orders_tracked(result.source, poller.orders_tracked)
+            self.metrics.stuck_orders(result.source, poller.stuck_by_status)
+        if result.records:
+            self.metrics.changes_detected(result.source, (r.event_type for r in result.records))
+            self.relay.wake()
+            self._outbox_changed.set()
+
+    def batch_published(self, batch: BatchResult) -> None:
+        self.metrics.batch_published(batch.published_types, seconds=batch.seconds)
+        self._outbox_changed.set()
+
+    async def refresh_outbox(self) -> None:
+        """Read the outbox's backlog and age into the metrics and the readiness rules."""
+        self._outbox_changed.clear()
+        try:
+            stats = await self._outbox.stats()
+        except StoreError as exc:
+            log.warning("cannot read the outbox: %s", exc)
+            self.readiness.store_failed(str(exc))
+            return
+        oldest = stats.oldest_created_at
+        age_s = 0.0 if oldest is None else max(0.0, (self._clock() - oldest).total_seconds())
+        self.metrics.outbox(stats.backlog, age_s)
+        self.readiness.store_read(stats.backlog)
+
+    async def watch_outbox(self) -> None:
+        """`refresh_outbox` every OUTBOX_REFRESH_S, and soon after the outbox changed."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(OUTBOX_REFRESH_S):
+                    await self._outbox_changed.wait()
+            await self.refresh_outbox()
+
+
+async def unroutable_count(connection: aio_pika.abc.AbstractConnection, queue: str) -> int:
+    """Messages waiting in `queue`, read by a passive declare on a channel of its own."""
+    channel = await connection.channel(publisher_confirms=False)
+    async with channel:
+        declared = await channel.declare_queue(queue, passive=True)
+        return declared.declaration_result.message_count or 0
+
+
+async def watch_unroutable(settings: AmqpSettings, metrics: Metrics) -> None:
+    """Report the unroutable queue's depth every UNROUTABLE_REFRESH_S until cancelled."""
+    connection: aio_pika.abc.AbstractConnection | None = None
+    try:
+        while True:
+            try:
+                if connection is None or connection.is_closed:
+                    connection = await _metrics_connection(settings)
+                metrics.unroutable(await unroutable_count(connection, settings.unroutable_queue))
+            except (*CONNECTION_EXCEPTIONS, TimeoutError) as exc:
+                log.debug("unroutable queue not read: %s", type(exc).__name__)
+            await asyncio.sleep(UNROUTABLE_REFRESH_S)
+    finally:
+        if connection is not None:
+            with contextlib.suppress(*CONNECTION_EXCEPTIONS):
+                await connection.close()
+
+
+async def _metrics_connection(settings: AmqpSettings) -> aio_pika.abc.AbstractConnection:
+    return await aio_pika.connect(
+        settings.url.get_secret_value(),
+        timeout=settings.confirm_timeout_s,
+        client_properties={"connection_name": "order-watcher metrics"},
+    )
