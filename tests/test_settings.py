@@ -6,6 +6,7 @@ Each test passes its own environment mapping, so the process environment never l
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -292,3 +293,15 @@ def test_parse_duration_s(text: str | float, seconds: float) -> None:
 def test_parse_duration_s_rejects(text: str) -> None:
     with pytest.raises(ValueError, match="is not a duration"):
         settings.parse_duration_s(text)
+
+
+def test_the_readme_configuration_block_loads(tmp_path: Path) -> None:
+    """The README's "every key" example is a valid configuration, so the two cannot drift."""
+    readme = (Path(__file__).parents[1] / "README.md").read_text()
+    block = re.search(r"Every key, with its default:\n\n```toml\n(.*?)```", readme, re.DOTALL)
+    assert block is not None, "README.md lost its configuration example"
+
+    loaded = settings.load(write(tmp_path, block.group(1)), {})
+
+    assert [source.provider for source in loaded.sources] == ["adobe_vip"]
+    assert loaded.amqp.queues[0].dead_letter
