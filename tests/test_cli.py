@@ -387,3 +387,33 @@ def test_demo_shows_the_simulator_the_baseline_and_live_changes(tmp_path: Path) 
         assert len(re.findall(rf"{source}: baseline of \S+, \d+ orders", out)) == 3, source
     assert re.search(r"^\S+\s+adobe_vip\.order\.\S+\s+\d+/\d+", out, re.MULTILINE), out
     assert "poll of customer" not in out, out  # no poll failed
+
+
+def test_demo_stops_quietly_when_its_reader_goes_away(tmp_path: Path) -> None:
+    """`order-watcher demo | head` ends with exit 0 and no traceback."""
+    args = [
+        sys.executable,
+        "-m",
+        "watcher.cli",
+        "demo",
+        "--tick-s",
+        "1",
+        "--poll-interval-s",
+        "0.5",
+    ]
+    process = subprocess.Popen(
+        args,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=clean_environment(),
+        cwd=tmp_path,
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    first = process.stdout.readline()
+    process.stdout.close()
+
+    assert process.wait(timeout=30) == 0
+    assert b"simulator:" in first
+    assert b"Traceback" not in process.stderr.read()
+    process.stderr.close()

@@ -149,15 +149,20 @@ def _tail(args: argparse.Namespace) -> int:
 
 def _demo(args: argparse.Namespace) -> int:
     logs.configure(level="WARNING")
-    asyncio.run(
-        demo.run(
-            customers=args.customers,
-            tick_s=args.tick_s,
-            poll_interval_s=args.poll_interval_s,
-            duration_s=args.duration_s,
-            out=sys.stdout,
+    try:
+        asyncio.run(
+            demo.run(
+                customers=args.customers,
+                tick_s=args.tick_s,
+                poll_interval_s=args.poll_interval_s,
+                duration_s=args.duration_s,
+                out=sys.stdout,
+            )
         )
-    )
+    except* BrokenPipeError:
+        # The reader went away (`demo | head`): stop quietly, and keep the interpreter
+        # from complaining when it flushes the closed stdout on the way out.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return EXIT_OK
 
 
