@@ -37,8 +37,7 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
 from watcher.core.errors import ConfigError, MalformedReplyError
 from watcher.core.models import LineItem, Order, OrderStatus, Provisioning
@@ -61,14 +60,8 @@ _STATUSES = {
 } | dict.fromkeys(FAILED_CODES, OrderStatus.FAILED)
 
 
-class _Vendor(BaseModel):
-    model_config = ConfigDict(
-        extra="ignore",
-        frozen=True,
-        alias_generator=to_camel,
-        coerce_numbers_to_str=True,
-        hide_input_in_errors=True,
-    )
+class _Vendor(http.CamelCaseReply):
+    """A part of a reply, in the vendor's camelCase."""
 
 
 class _Line(_Vendor):

@@ -30,7 +30,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from watcher.core.models import LineItem, Order, OrderStatus, Provisioning
 from watcher.providers import http
@@ -45,8 +45,8 @@ _STATUSES = {
 _FULFILMENT = {"unfulfilled": Provisioning.PENDING, "fulfilled": Provisioning.PROVISIONED}
 
 
-class _Vendor(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
+class _Vendor(http.VendorReply):
+    """A part of a reply."""
 
 
 class Item(_Vendor):

@@ -38,6 +38,7 @@ import aiohttp
 import orjson
 import pydantic
 from multidict import CIMultiDict
+from pydantic.alias_generators import to_camel
 from pydantic_core import ErrorDetails
 
 from watcher.core.errors import (
@@ -57,6 +58,19 @@ Sleep = Callable[[float], Awaitable[None]]
 _TRANSIENT_STATUSES = frozenset({408, 425, 429})
 _VENDOR_TEXT_MAX = 300
 _REDACTED = "[redacted]"
+
+
+class VendorReply(pydantic.BaseModel):
+    """Base of every model of a vendor reply: fields we do not read are ignored, and a
+    validation error never quotes the reply's values (they may hold tokens or secrets)."""
+
+    model_config = pydantic.ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
+
+
+class CamelCaseReply(VendorReply):
+    """A vendor reply in camelCase whose ids may come as numbers (Adobe, Partner Center)."""
+
+    model_config = pydantic.ConfigDict(alias_generator=to_camel, coerce_numbers_to_str=True)
 
 
 class Unauthorized(PermanentProviderError):

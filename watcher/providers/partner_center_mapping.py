@@ -22,8 +22,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
-from pydantic.alias_generators import to_camel
+from pydantic import Field
 
 from watcher.core.models import LineItem, Order, OrderStatus, Provisioning
 from watcher.providers import http
@@ -43,14 +42,8 @@ _PROVISIONING = {
 }
 
 
-class _Vendor(BaseModel):
-    model_config = ConfigDict(
-        extra="ignore",
-        frozen=True,
-        alias_generator=to_camel,
-        coerce_numbers_to_str=True,
-        hide_input_in_errors=True,
-    )
+class _Vendor(http.CamelCaseReply):
+    """A part of a reply, in the vendor's camelCase."""
 
 
 class VendorLine(_Vendor):

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import Literal, TypeVar
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
 from watcher.core.errors import PermanentProviderError
 from watcher.providers import guard, http
@@ -36,9 +36,7 @@ T = TypeVar("T")
 Clock = Callable[[], float]
 
 
-class _TokenReply(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
-
+class _TokenReply(http.VendorReply):
     access_token: str = Field(min_length=1)
     expires_in: float = Field(gt=0)
 

@@ -31,7 +31,7 @@ from datetime import UTC, datetime
 
 import aiohttp
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, ValidationError
 
 from watcher.core.errors import PermanentProviderError, TransientProviderError
 from watcher.providers import guard, http, tokens
@@ -46,17 +46,13 @@ class BadRequest(PermanentProviderError):
     """Zuora refused the request itself (HTTP 400): a filter, cursor or page size."""
 
 
-class _Error(BaseModel):
-    model_config = ConfigDict(extra="ignore", hide_input_in_errors=True)
-
+class _Error(http.VendorReply):
     code: str | None = None
     parameter: str | None = None
     message: str | None = None
 
 
-class _ErrorBody(BaseModel):
-    model_config = ConfigDict(extra="ignore", hide_input_in_errors=True)
-
+class _ErrorBody(http.VendorReply):
     type: str = ""
     errors: list[_Error] = Field(default_factory=list)
     retryable: bool | None = None

@@ -38,10 +38,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
 from watcher.core.errors import MalformedReplyError
 from watcher.core.models import LineItem, Order, OrderStatus, Provisioning
+from watcher.providers import http
 
 PROVIDER = "zuora"
 _ORDER_STATES = {
@@ -81,8 +82,8 @@ _SUBSCRIPTION_STATES = {
 }
 
 
-class _Vendor(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, hide_input_in_errors=True)
+class _Vendor(http.VendorReply):
+    """A part of a reply."""
 
 
 class VendorLine(_Vendor):
