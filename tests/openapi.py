@@ -1,4 +1,4 @@
-"""Validate JSON replies against a vendor's published OpenAPI document (../shared/specs/).
+"""Validate JSON replies against a vendor's published OpenAPI document (tests/specs/).
 
 `Spec.load(name)` reads a document once per test run. `spec.validate(body, path=, method=,
 status=)` checks a decoded reply against the schema the document gives for that operation
@@ -18,7 +18,7 @@ import yaml
 from jsonschema.protocols import Validator
 from openapi_schema_validator import OAS30Validator, OAS31Validator
 
-SPECS = Path(__file__).resolve().parents[2] / "shared" / "specs"
+SPECS = Path(__file__).resolve().parent / "specs"
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def _load(name: str) -> Spec:
     path = SPECS / name
     if not path.exists():
         raise FileNotFoundError(
-            f"{path}: the vendors' OpenAPI documents live in shared/specs beside the project"
+            f"{path}: the vendors' OpenAPI documents live in tests/specs (see its README)"
         )
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the C parser, where built
     return Spec(yaml.load(path.read_text(), Loader=loader))

@@ -2,7 +2,7 @@
 
 Every kind of reply the simulator gives (order list, single order, line-item continuation,
 the errors of every documented status, injected faults and queued vendor errors) is
-validated against shared/specs/zuora/quickstart-v2.openapi.yaml, whose paths are relative
+validated against tests/specs/zuora/quickstart-v2.openapi.yaml, whose paths are relative
 to /v2, so the simulator cannot drift from the vendor's shapes. Also: filters, expansion,
 cursors, RateLimit-* and trace headers on every reply, the rate budget, admin validation,
 and deterministic seeding and scenarios.
