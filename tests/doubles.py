@@ -16,17 +16,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from watcher.settings import AuthSettings, Provider, RetrySettings, SourceSettings
-
-
-class RecordingSleep:
-    """An injected sleep that records the delays it was asked for and returns at once."""
-
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    async def __call__(self, delay: float) -> None:
-        self.delays.append(delay)
+from watcher.settings import AuthSettings, RetrySettings, SourceSettings
 
 
 class FakeMonotonic:
@@ -42,6 +32,29 @@ class FakeMonotonic:
         self.now += seconds
 
 
+class RecordingSleep:
+    """An injected sleep that records the delays it was asked for and returns at once.
+
+    With a `clock`, sleeping moves it, as a real sleep would move time: a rate limiter
+    waiting on that clock then finds its tokens refilled.
+    """
+
+    def __init__(self, clock: FakeMonotonic | None = None) -> None:
+        self.delays: list[float] = []
+        self.clock = clock
+
+    async def __call__(self, delay: float) -> None:
+        self.delays.append(delay)
+        if self.clock is not None:
+            self.clock.advance(delay)
+
+    def on(self, clock: FakeMonotonic) -> RecordingSleep:
+        """This sleep, moving `clock` unless it already moves one."""
+        if self.clock is None:
+            self.clock = clock
+        return self
+
+
 class CeilingRandom(random.Random):
     """uniform(a, b) is always b: the longest delay full jitter could pick."""
 
@@ -51,7 +64,7 @@ class CeilingRandom(random.Random):
 
 def sim_source(
     name: str,
-    provider: Provider,
+    provider: str,
     *,
     base_url: str,
     customer: str,

@@ -15,12 +15,10 @@ from typing import Any, cast
 
 import aiohttp
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 from pydantic import SecretStr
 
 from tests import doubles
-from tests.doubles import CeilingRandom, FakeMonotonic, RecordingSleep, error_texts
+from tests.doubles import FakeMonotonic, RecordingSleep, error_texts
 from tests.plugins.simulator import (
     SIM_CUSTOMERS,
     SIM_NOW,
@@ -32,12 +30,13 @@ from watcher.core.errors import (
     ConfigError,
     MalformedReplyError,
     PermanentProviderError,
-    ProviderError,
     TransientProviderError,
 )
 from watcher.core.models import OrderStatus, Provisioning
-from watcher.providers import adobe_vip, http
-from watcher.settings import AuthSettings, RetrySettings, SourceSettings
+from watcher.core.ports import Provider
+from watcher.providers import connect
+from watcher.providers.adobe_vip import mapping
+from watcher.settings import AuthSettings, SourceSettings
 from watcher.simulator import CLIENT_ID, CLIENT_SECRET, AdobeSimulator
 from watcher.simulator.adobe_vip import TOKEN_PATH
 
@@ -64,7 +63,7 @@ NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
     ],
 )
 def test_status_mapping(raw: str, expected: OrderStatus) -> None:
-    assert adobe_vip.status(raw) is expected
+    assert mapping.status(raw) is expected
 
 
 @pytest.mark.parametrize(
@@ -82,7 +81,7 @@ def test_status_mapping(raw: str, expected: OrderStatus) -> None:
 def test_provisioning_mapping(
     status_raw: str, subscription_id: str, expected: Provisioning
 ) -> None:
-    assert adobe_vip.provisioning(status_raw, subscription_id) is expected
+    assert mapping.provisioning(status_raw, subscription_id) is expected
 
 
 # --- page parsing ---------------------------------------------------------------------
@@ -130,10 +129,8 @@ def listing(*orders: dict[str, Any], next_uri: str | None = None) -> dict[str, A
     }
 
 
-def parse(document: Any) -> adobe_vip.Page:
-    return adobe_vip.parse_page(
-        document, source="adobe-test", customer_id="9876543210", what="test"
-    )
+def parse(document: Any) -> mapping.Page:
+    return mapping.parse_page(document, source="adobe-test", customer_id="9876543210", what="test")
 
 
 def test_parse_page_maps_the_documented_sample() -> None:
@@ -238,212 +235,7 @@ def test_parse_page_rejects_wrong_shapes(document: Any, mentions: str) -> None:
     ],
 )
 def test_start_date(since: datetime | None, expected: str) -> None:
-    assert adobe_vip.start_date(since) == expected
-
-
-# --- Retry-After, backoff and the retry loop -------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("5", 5.0),
-        ("0", 0.0),
-        (" 120 ", 120.0),
-        ("1.5", 1.5),
-        ("-1", None),
-        ("nan", None),
-        ("", None),
-        (None, None),
-        ("soon", None),
-        ("Tue, 24 Nov 2026 12:00:30 GMT", 30.0),
-        ("Tue, 24 Nov 2026 11:59:00 GMT", 0.0),
-    ],
-)
-def test_parse_retry_after(value: str | None, expected: float | None) -> None:
-    assert http.parse_retry_after(value, now=NOW) == expected
-
-
-@given(
-    attempt=st.integers(min_value=1, max_value=30),
-    seed=st.integers(min_value=0, max_value=2**32),
-    base=st.floats(min_value=0.001, max_value=5.0),
-    maximum=st.floats(min_value=0.001, max_value=60.0),
-)
-def test_backoff_stays_within_full_jitter_bounds(
-    attempt: int, seed: int, base: float, maximum: float
-) -> None:
-    retry = RetrySettings(attempts=5, base_delay_s=base, max_delay_s=maximum)
-    delay = http.backoff_s(attempt, retry=retry, rng=random.Random(seed))
-    assert 0.0 <= delay <= min(maximum, base * 2 ** (attempt - 1))
-
-
-def test_backoff_ceiling_doubles_then_caps() -> None:
-    retry = RetrySettings(attempts=10, base_delay_s=0.5, max_delay_s=3.0)
-    ceilings = [http.backoff_s(n, retry=retry, rng=CeilingRandom()) for n in range(1, 6)]
-    assert ceilings == [0.5, 1.0, 2.0, 3.0, 3.0]
-
-
-@pytest.mark.parametrize(
-    ("retry_after_s", "attempt", "expected"),
-    [
-        (None, 1, 0.5),
-        (4.0, 1, 4.0),
-        (0.1, 2, 1.0),
-        (31.0, 1, None),
-        (None, 3, None),
-    ],
-)
-def test_next_delay_honours_retry_after_and_the_attempt_budget(
-    retry_after_s: float | None, attempt: int, expected: float | None
-) -> None:
-    retry = RetrySettings(attempts=3, base_delay_s=0.5, max_delay_s=30.0)
-    error = TransientProviderError("throttled", retry_after_s=retry_after_s)
-    assert http.next_delay_s(error, attempt=attempt, retry=retry, rng=CeilingRandom()) == expected
-
-
-async def test_with_retries_retries_transient_failures_then_succeeds() -> None:
-    outcomes: list[Exception | str] = [
-        TransientProviderError("busy", retry_after_s=2.0),
-        MalformedReplyError("garbled"),
-        "ok",
-    ]
-    sleep = RecordingSleep()
-
-    async def call() -> str:
-        outcome = outcomes.pop(0)
-        if isinstance(outcome, Exception):
-            raise outcome
-        return outcome
-
-    retry = RetrySettings(attempts=3, base_delay_s=0.5, max_delay_s=30.0)
-    assert await http.with_retries(call, retry=retry, sleep=sleep, rng=CeilingRandom()) == "ok"
-    assert sleep.delays == [2.0, 1.0]
-
-
-async def test_with_retries_gives_up_after_the_last_attempt() -> None:
-    calls = 0
-    sleep = RecordingSleep()
-
-    async def call() -> None:
-        nonlocal calls
-        calls += 1
-        raise TransientProviderError(f"attempt {calls}")
-
-    retry = RetrySettings(attempts=4, base_delay_s=0.5, max_delay_s=30.0)
-    with pytest.raises(TransientProviderError, match="attempt 4"):
-        await http.with_retries(call, retry=retry, sleep=sleep, rng=random.Random(1))
-    assert calls == 4
-    assert len(sleep.delays) == 3
-
-
-@pytest.mark.parametrize("error", [PermanentProviderError("gone"), asyncio.CancelledError()])
-async def test_with_retries_does_not_retry_permanent_errors_or_cancellation(
-    error: BaseException,
-) -> None:
-    calls = 0
-
-    async def call() -> None:
-        nonlocal calls
-        calls += 1
-        raise error
-
-    with pytest.raises(type(error)):
-        await http.with_retries(
-            call, retry=RetrySettings(), sleep=RecordingSleep(), rng=random.Random(1)
-        )
-    assert calls == 1
-
-
-# --- status translation -------------------------------------------------------------
-
-
-def reply(status: int, body: bytes = b"", **headers: str) -> http.Reply:
-    return http.Reply(
-        status=status,
-        headers={key.replace("_", "-"): value for key, value in headers.items()},
-        body=body,
-    )
-
-
-@pytest.mark.parametrize(
-    ("status", "kind"),
-    [
-        (400, PermanentProviderError),
-        (401, http.Unauthorized),
-        (403, PermanentProviderError),
-        (404, PermanentProviderError),
-        (408, TransientProviderError),
-        (429, TransientProviderError),
-        (500, TransientProviderError),
-        (503, TransientProviderError),
-    ],
-)
-def test_raise_for_status_classifies(status: int, kind: type[ProviderError]) -> None:
-    with pytest.raises(kind, match=f"^what: HTTP {status}"):
-        http.raise_for_status(reply(status), what="what")
-
-
-def test_raise_for_status_accepts_2xx() -> None:
-    http.raise_for_status(reply(200), what="what")
-    http.raise_for_status(reply(204), what="what")
-
-
-def test_throttled_reply_carries_retry_after() -> None:
-    throttled = reply(429, b'{"code": "4118", "message": "Too many requests"}', Retry_After="7")
-    with pytest.raises(TransientProviderError) as caught:
-        http.raise_for_status(throttled, what="what")
-    assert caught.value.retry_after_s == 7.0
-    assert str(caught.value) == "what: HTTP 429 (code 4118: Too many requests)"
-
-
-def test_retry_after_date_is_read_against_the_vendors_clock() -> None:
-    busy = reply(
-        503, Retry_After="Tue, 24 Nov 2026 12:01:00 GMT", Date="Tue, 24 Nov 2026 12:00:00 GMT"
-    )
-    with pytest.raises(TransientProviderError) as caught:
-        http.raise_for_status(busy, what="what")
-    assert caught.value.retry_after_s == 60.0
-
-
-@pytest.mark.parametrize(
-    ("body", "expected"),
-    [
-        (
-            b'{"code": "1116", "message": "Invalid Customer", "additionalDetails": []}',
-            " (code 1116: Invalid Customer)",
-        ),
-        (
-            b'{"error": "invalid_client", "error_description": "bad secret"}',
-            " (code invalid_client: bad secret)",
-        ),
-        (
-            b'{"errors": [{"status": 404, "title": "Not Found", "detail": "No order"}]}',
-            " (No order)",
-        ),
-        (
-            b'{"success": false, "reasons": [{"code": 5300, "message": "Throttled"}]}',
-            " (code 5300: Throttled)",
-        ),
-        (b"<html>Bad gateway</html>", ""),
-        (b"[1, 2]", ""),
-        (b"", ""),
-    ],
-)
-def test_vendor_error_text(body: bytes, expected: str) -> None:
-    assert http.vendor_error_text(body) == expected
-
-
-def test_vendor_error_text_scrubs_secrets() -> None:
-    body = b'{"code": "4116", "message": "token tok-123 expired, secret s3cret"}'
-    text = http.vendor_error_text(body, secrets=("tok-123", "s3cret", ""))
-    assert "tok-123" not in text
-    assert "s3cret" not in text
-
-
-def test_decode_json_rejects_broken_json() -> None:
-    with pytest.raises(MalformedReplyError, match=r"^what: the reply is not valid JSON"):
-        http.decode_json(reply(200, b'{"items": [{"orderId": '), what="what")
+    assert mapping.start_date(since) == expected
 
 
 def test_a_source_without_token_url_is_a_config_error() -> None:
@@ -451,7 +243,7 @@ def test_a_source_without_token_url_is_a_config_error() -> None:
         name="adobe-test", provider="adobe_vip", base_url="http://127.0.0.1:1", customers=["1"]
     )
     with pytest.raises(ConfigError, match="token_url"):
-        adobe_vip.AdobeVip(source, cast(aiohttp.ClientSession, None))
+        connect.adapter(source, cast(aiohttp.ClientSession, None))
 
 
 # --- against the simulator over real sockets -------------------------------------------
@@ -464,14 +256,15 @@ def make_adapter(
     sim: AdobeSimulator,
     session: aiohttp.ClientSession,
     *,
-    sleep: http.Sleep | None = None,
+    sleep: RecordingSleep | None = None,
     clock: FakeMonotonic | None = None,
     secret: str = CLIENT_SECRET,
     api_key: str | None = None,
     page_size: int = 3,
     attempts: int = 3,
     timeout_s: float = 5.0,
-) -> adobe_vip.AdobeVip:
+) -> Provider:
+    clock = clock or FakeMonotonic()
     auth = AuthSettings(
         token_url=sim.token_url,
         client_id=CLIENT_ID,
@@ -488,12 +281,12 @@ def make_adapter(
         timeout_s=timeout_s,
         page_size=page_size,
     )
-    return adobe_vip.AdobeVip(
+    return connect.adapter(
         source,
         session,
-        sleep=sleep or RecordingSleep(),
+        sleep=(sleep or RecordingSleep()).on(clock),
         rng=random.Random(3),
-        clock=clock or FakeMonotonic(),
+        clock=clock,
     )
 
 

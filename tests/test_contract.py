@@ -20,7 +20,7 @@ import yaml
 from jsonschema import Draft202012Validator
 
 from tests.orders import line, order
-from watcher import contract, settings
+from watcher import contract, settings, vendors
 from watcher.bus import publisher
 from watcher.core import events, sync
 from watcher.core.models import OrderStatus, Provisioning
@@ -269,7 +269,7 @@ def test_asyncapi_names_the_alternate_exchange_and_unroutable_queue(
 
 
 def test_the_providers_are_those_a_source_may_name(asyncapi: dict[str, Any]) -> None:
-    providers = list(typing.get_args(settings.Provider))
+    providers = list(vendors.NAMES)
     parameter = asyncapi["channels"][contract.CHANNEL]["parameters"]["provider"]
     assert parameter["enum"] == providers
     for event in events.EVENT_TYPES:
@@ -307,7 +307,7 @@ def test_the_documented_amqp_properties_are_the_published_ones(
     assert sent.message_id == wire(event)["id"]
 
 
-@pytest.mark.parametrize("provider", typing.get_args(settings.Provider))
+@pytest.mark.parametrize("provider", vendors.NAMES)
 @pytest.mark.parametrize("event", SAMPLES, ids=sample_id)
 def test_the_documented_routing_key_is_the_one_published(
     asyncapi: dict[str, Any], event: events.OrderEvent, provider: str

@@ -38,14 +38,15 @@ from watcher.core.errors import (
     TransientProviderError,
 )
 from watcher.core.models import Order, OrderStatus, Provisioning
-from watcher.core.ports import Snapshot
-from watcher.providers import elastic_path
-from watcher.providers import elastic_path_replies as replies
+from watcher.core.ports import Provider, Snapshot
+from watcher.providers import connect
+from watcher.providers.elastic_path import adapter as elastic_path
+from watcher.providers.elastic_path import mapping, replies
 from watcher.settings import (
     AuthSettings,
-    ElasticPathSettings,
 )
 from watcher.simulator.elastic_path import CLIENT_ID, CLIENT_SECRET
+from watcher.vendors import ElasticPathOptions
 
 CUSTOMER = EP_CUSTOMERS[0]
 
@@ -66,7 +67,7 @@ CUSTOMER = EP_CUSTOMERS[0]
     ],
 )
 def test_status_mapping(raw: str, expected: OrderStatus) -> None:
-    assert replies.status(raw) is expected
+    assert mapping.status(raw) is expected
 
 
 @pytest.mark.parametrize(
@@ -79,7 +80,7 @@ def test_status_mapping(raw: str, expected: OrderStatus) -> None:
     ],
 )
 def test_fulfilment_mapping(raw: str, expected: Provisioning) -> None:
-    assert replies.fulfilment(raw) is expected
+    assert mapping.fulfilment(raw) is expected
 
 
 @pytest.mark.parametrize(
@@ -87,7 +88,7 @@ def test_fulfilment_mapping(raw: str, expected: Provisioning) -> None:
     [("paid", "paid"), ("Partially_Authorized ", "partially_authorized"), ("", None)],
 )
 def test_payment_mapping(raw: str, expected: str | None) -> None:
-    assert replies.payment(raw) == expected
+    assert mapping.payment(raw) == expected
 
 
 T0 = datetime(2026, 11, 20, 10, 0, 0, 250_000, tzinfo=UTC)
@@ -146,7 +147,7 @@ def test_maps_an_order_with_items_included_inside_it() -> None:
 
     page = replies.parse_page(document, what="test")
     [vendor] = page.data
-    order = replies.to_order(vendor, [page.included_items()["i-1"]], source="ep", customer_id="c1")
+    order = mapping.to_order(vendor, [page.included_items()["i-1"]], source="ep", customer_id="c1")
 
     assert vendor.item_ids() == ["i-1"]
     assert (order.status, order.status_raw) == (OrderStatus.PROCESSING, "processing")
@@ -189,7 +190,8 @@ def make_adapter(
     page_size: int = 2,
     attempts: int = 3,
     customer_filter: str = "customer_id",
-) -> elastic_path.ElasticPath:
+) -> Provider:
+    clock = clock or FakeMonotonic()
     source = doubles.sim_source(
         "ep-test",
         "elastic_path",
@@ -198,14 +200,14 @@ def make_adapter(
         auth=AuthSettings(client_id=CLIENT_ID, client_secret=SecretStr(secret)),
         attempts=attempts,
         page_size=page_size,
-        elastic_path=ElasticPathSettings(customer_filter=customer_filter),
+        elastic_path=ElasticPathOptions(customer_filter=customer_filter),
     )
-    return elastic_path.ElasticPath(
+    return connect.adapter(
         source,
         session,
-        sleep=sleep or RecordingSleep(),
+        sleep=(sleep or RecordingSleep()).on(clock),
         rng=random.Random(3),
-        clock=clock or FakeMonotonic(),
+        clock=clock,
     )
 
 

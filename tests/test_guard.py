@@ -23,7 +23,7 @@ from pydantic import SecretStr
 from tests.plugins.simulator import SIM_CUSTOMERS, SIM_NOW, SimAdmin
 from watcher.core.errors import PermanentProviderError, TransientProviderError
 from watcher.core.models import Order
-from watcher.providers import adobe_vip, guard
+from watcher.providers import connect, guard
 from watcher.settings import AuthSettings, LimitSettings, RetrySettings, SourceSettings
 from watcher.simulator import CLIENT_ID, CLIENT_SECRET, AdobeSimulator
 
@@ -172,30 +172,6 @@ async def test_concurrent_acquirers_are_served_in_turn() -> None:
 
     assert granted == [(0, 1000.0), (1, 1000.25), (2, 1000.5), (3, 1000.75)]
     assert sleep.delays == [0.25, 0.25, 0.25]
-
-
-def test_for_source_uses_the_configured_limits() -> None:
-    limits = LimitSettings(rate_per_s=2.5, burst=7)
-
-    bucket = guard.RateLimiter.for_source(limits, default_rate_per_s=10.0, default_burst=20)
-
-    assert (bucket.rate_per_s, bucket.burst) == (2.5, 7)
-
-
-def test_for_source_falls_back_to_the_vendor_defaults() -> None:
-    bucket = guard.RateLimiter.for_source(
-        LimitSettings(), default_rate_per_s=adobe_vip.RATE_PER_S, default_burst=adobe_vip.BURST
-    )
-
-    assert (bucket.rate_per_s, bucket.burst) == (adobe_vip.RATE_PER_S, adobe_vip.BURST)
-
-
-def test_for_source_mixes_a_configured_rate_with_the_default_burst() -> None:
-    limits = LimitSettings(rate_per_s=1.0)
-
-    bucket = guard.RateLimiter.for_source(limits, default_rate_per_s=10.0, default_burst=20)
-
-    assert (bucket.rate_per_s, bucket.burst) == (1.0, 20)
 
 
 # --- CircuitBreaker -------------------------------------------------------------------
@@ -540,7 +516,7 @@ def guarded_adobe(
         open_s=source.limits.breaker_open_s,
         clock=clock,
     )
-    return guard.Guarded(adobe_vip.AdobeVip(source, session, rng=random.Random(3)), circuit)
+    return guard.Guarded(connect.adapter(source, session, rng=random.Random(3)), circuit)
 
 
 async def api_calls(admin: SimAdmin) -> list[dict[str, Any]]:
@@ -622,7 +598,7 @@ async def test_the_limiter_spaces_vendor_requests(
         created = (SIM_NOW - timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
         await sim_admin.create_order(PAGED_CUSTOMER, {"creationDate": created})
     source = adobe_source(adobe_sim, limits=LimitSettings(rate_per_s=20.0, burst=1), page_size=2)
-    adapter = adobe_vip.AdobeVip(source, session, rng=random.Random(3))
+    adapter = connect.adapter(source, session, rng=random.Random(3))
 
     assert len(await adapter.fetch_orders(PAGED_CUSTOMER, since=None)) == 7
 

@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from tests.plugins.simulator import SIM_CUSTOMERS, SimAdmin
 from watcher import app
 from watcher.metrics import ENDPOINTS, Metrics, endpoint, version
-from watcher.providers.adobe_vip import AdobeVip
+from watcher.providers import connect
 from watcher.settings import AuthSettings, RetrySettings, SourceSettings
 from watcher.simulator import CLIENT_ID, CLIENT_SECRET, AdobeSimulator
 
@@ -204,7 +204,7 @@ async def test_the_trace_counts_vendor_requests_by_endpoint_and_code(
     metrics = Metrics(registry)
     await sim_admin.fault(kind="status", status=429, retry_after_s=0, count=1)
     async with app.vendor_session(SOURCE, metrics) as session:
-        adapter = AdobeVip(adobe_source(adobe_sim), session, sleep=no_sleep)
+        adapter = connect.adapter(adobe_source(adobe_sim), session, sleep=no_sleep)
         for customer_id in SIM_CUSTOMERS:
             await adapter.fetch_orders(customer_id, since=None)
 

@@ -24,15 +24,15 @@ from tests.plugins.simulator import SIM_NOW, ManualClock
 from watcher.core import events, sync
 from watcher.core.errors import ConfigError, MalformedReplyError, PermanentProviderError
 from watcher.core.models import Order, OrderStatus, Provisioning
-from watcher.core.ports import Snapshot
-from watcher.providers import partner_center
-from watcher.providers import partner_center_mapping as mapping
+from watcher.core.ports import Provider, Snapshot
+from watcher.providers import connect
+from watcher.providers.partner_center import mapping, replies
 from watcher.settings import (
     AuthSettings,
-    PartnerCenterSettings,
     SourceSettings,
 )
 from watcher.simulator.partner_center import CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, TOKEN_PATH
+from watcher.vendors import PartnerCenterOptions, named
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -88,7 +88,7 @@ SAMPLE = {
 
 
 def test_the_documented_sample_maps_with_known_and_unknown_provisioning() -> None:
-    item = mapping.parse_order(SAMPLE, what="test")
+    item = replies.parse_order(SAMPLE, what="test")
     order = mapping.to_order(item, source="pc", customer_id="b0d7", provisioning_raw={})
     assert item.provisioning_populated
     assert (order.order_id, order.status, order.status_raw) == (
@@ -122,7 +122,7 @@ def test_the_documented_sample_maps_with_known_and_unknown_provisioning() -> Non
 )
 def test_wrong_collection_shapes_are_malformed(document: Any, mentions: str) -> None:
     with pytest.raises(MalformedReplyError, match="unexpected reply shape") as caught:
-        mapping.parse_collection(document, what="test")
+        replies.parse_collection(document, what="test")
     assert mentions in str(caught.value)
 
 
@@ -131,11 +131,11 @@ def test_a_source_without_token_url_is_a_config_error() -> None:
         name="pc", provider="partner_center", base_url="http://127.0.0.1:1", customers=["c"]
     )
     with pytest.raises(ConfigError, match="token_url"):
-        partner_center.PartnerCenter(source, cast(aiohttp.ClientSession, None))
+        connect.adapter(source, cast(aiohttp.ClientSession, None))
 
 
 def test_the_default_rate_limit_is_500_requests_a_minute() -> None:
-    assert pytest.approx(500) == partner_center.RATE_PER_S * 60
+    assert pytest.approx(500) == named("partner_center").rate_per_s * 60
 
 
 # --- against the simulator -----------------------------------------------------------------
@@ -150,7 +150,8 @@ def make_adapter(
     secret: str = CLIENT_SECRET,
     refresh_token: str | None = REFRESH_TOKEN,
     attempts: int = 3,
-) -> partner_center.PartnerCenter:
+) -> Provider:
+    clock = clock or FakeMonotonic()
     auth = AuthSettings(
         token_url=sim.token_url,
         client_id=CLIENT_ID,
@@ -164,14 +165,14 @@ def make_adapter(
         customer="c",
         auth=auth,
         attempts=attempts,
-        partner_center=PartnerCenterSettings(provisioning=True),
+        partner_center=PartnerCenterOptions(provisioning=True),
     )
-    return partner_center.PartnerCenter(
+    return connect.adapter(
         source,
         session,
-        sleep=sleep or RecordingSleep(),
+        sleep=(sleep or RecordingSleep()).on(clock),
         rng=random.Random(3),
-        clock=clock or FakeMonotonic(),
+        clock=clock,
     )
 
 

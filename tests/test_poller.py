@@ -33,7 +33,7 @@ from watcher.core.events import OrderStatusChanged, Value
 from watcher.core.models import Order, OrderStatus
 from watcher.core.ports import OutboxRecord, PollState, Provider, Store
 from watcher.poller import CustomerSync, Poller, summary
-from watcher.providers.adobe_vip import AdobeVip
+from watcher.providers import connect
 from watcher.settings import AuthSettings, RetrySettings, SourceSettings
 from watcher.simulator import CLIENT_ID, CLIENT_SECRET, AdobeSimulator
 
@@ -94,8 +94,8 @@ class Rig:
             stuck=stuck or {},
         )
 
-    def adapter(self, source: SourceSettings) -> AdobeVip:
-        return AdobeVip(source, self.session, sleep=no_sleep, rng=random.Random(3))
+    def adapter(self, source: SourceSettings) -> Provider:
+        return connect.adapter(source, self.session, sleep=no_sleep, rng=random.Random(3))
 
     def poller(self, provider: Provider | None = None, **settings: Any) -> Poller:
         source = self.source(**settings)

@@ -27,15 +27,10 @@ from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector,
 
 from watcher import observe, store, web
 from watcher.bus.publisher import Publisher
-from watcher.core.errors import BusError, ConfigError, ProviderError, StoreError
-from watcher.core.ports import Provider
+from watcher.core.errors import BusError, ProviderError, StoreError
 from watcher.metrics import Metrics, vendor_trace
 from watcher.poller import CustomerSync, Poller, summary
-from watcher.providers import guard
-from watcher.providers.adobe_vip import AdobeVip
-from watcher.providers.elastic_path import ElasticPath
-from watcher.providers.partner_center import PartnerCenter
-from watcher.providers.zuora import Zuora
+from watcher.providers import connect, guard
 from watcher.settings import Settings, SourceSettings
 
 log = logging.getLogger(__name__)
@@ -46,25 +41,9 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-_ADAPTERS: dict[str, Callable[[SourceSettings, aiohttp.ClientSession], Provider]] = {
-    "adobe_vip": AdobeVip,
-    "partner_center": PartnerCenter,
-    "elastic_path": ElasticPath,
-    "zuora": Zuora,
-}
-
-
 def build_provider(source: SourceSettings, session: aiohttp.ClientSession) -> guard.Guarded:
     """The source's vendor adapter behind its circuit breaker."""
-    adapter = _ADAPTERS.get(source.provider)
-    if adapter is None:
-        raise ConfigError(f"sources.{source.name}.provider", f"{source.provider} is not available")
-    breaker = guard.CircuitBreaker(
-        source.name,
-        failures=source.limits.breaker_failures,
-        open_s=source.limits.breaker_open_s,
-    )
-    return guard.Guarded(adapter(source, session), breaker)
+    return connect.guarded(source, session)
 
 
 @contextlib.asynccontextmanager

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from watcher import app, demo, logs, settings
+from watcher import app, demo, logs, settings, vendors
 from watcher.bus import tail
 from watcher.core.errors import BusError, ConfigError
 
@@ -84,7 +84,7 @@ def _add_simulate(commands: argparse._SubParsersAction[argparse.ArgumentParser])
     command.add_argument(
         "--provider",
         action="append",
-        choices=settings.PROVIDERS,
+        choices=vendors.NAMES,
         help="serve only this vendor (repeatable; default: all four)",
     )
     command.set_defaults(handler=_simulate)

@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from watcher import vendors
 from watcher.core.errors import ConfigError
 
 ENV_PREFIX = "WATCHER_"
@@ -133,22 +134,9 @@ class LimitSettings(_Section):
     breaker_open_s: float = Field(default=60.0, gt=0)
 
 
-class PartnerCenterSettings(_Section):
-    provisioning: bool = True  # ask provisioningstatus (needs auth.refresh_token)
-
-
-class ElasticPathSettings(_Section):
-    customer_filter: Literal["customer_id", "account_id"] = "customer_id"
-    updated_overlap_s: float = Field(default=300.0, ge=0)
-
-
-PROVIDERS = ("adobe_vip", "partner_center", "elastic_path", "zuora")
-Provider = Literal["adobe_vip", "partner_center", "elastic_path", "zuora"]
-
-
 class SourceSettings(_Section):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-    provider: Provider
+    provider: str
     base_url: str = Field(pattern=r"^https?://")
     customers: list[str] = Field(min_length=1)
     poll_interval_s: float = Field(default=120.0, gt=0)
@@ -163,8 +151,18 @@ class SourceSettings(_Section):
     retry: RetrySettings = Field(default_factory=RetrySettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     stuck: dict[str, DurationS] = Field(default_factory=dict)
-    partner_center: PartnerCenterSettings = Field(default_factory=PartnerCenterSettings)
-    elastic_path: ElasticPathSettings = Field(default_factory=ElasticPathSettings)
+    # The tables of the vendors that have options of their own (see watcher.vendors).
+    partner_center: vendors.PartnerCenterOptions = Field(
+        default_factory=vendors.PartnerCenterOptions
+    )
+    elastic_path: vendors.ElasticPathOptions = Field(default_factory=vendors.ElasticPathOptions)
+
+    @field_validator("provider")
+    @classmethod
+    def _known_provider(cls, provider: str) -> str:
+        if provider not in vendors.NAMES:
+            raise ValueError(f"{provider!r} is not one of {', '.join(vendors.NAMES)}")
+        return provider
 
 
 class Settings(_Section):

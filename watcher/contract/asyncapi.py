@@ -7,7 +7,7 @@ event type's JSON Schema (`schemas`). A second channel is the queue behind the a
 exchange, where events no binding matches end up. Derived from the code:
 
     events.EVENT_TYPES               one message and one send operation per event type
-    settings.Provider                the routing keys' first word
+    vendors.NAMES                    the routing keys' first word
     settings.AmqpSettings defaults   broker, exchange, alternate exchange, unroutable queue
     events.CONTENT_TYPE, publisher   AMQP content type, persistent and mandatory publishing
 """

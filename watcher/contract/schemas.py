@@ -7,7 +7,7 @@ models leave open is filled in from the code that fixes it:
     models.Order, models.LineItem    `data.order` and `data.line`, declared there as plain
                                      dicts but always dumps of these models
     events.envelope                  the envelope fields, `type` and `specversion` consts
-    settings.Provider                the `provider` values
+    vendors.NAMES                    the `provider` values
     settings.SourceSettings.name     the pattern of `source` ("order-watcher/<name>")
 
 `WHEN` says when each event type is published; the AsyncAPI document reuses the sentences.
@@ -15,16 +15,15 @@ models leave open is filled in from the code that fixes it:
 
 from __future__ import annotations
 
-import typing
 from typing import Any
 
-from watcher import settings
+from watcher import settings, vendors
 from watcher.core import events, models
 
 SCHEMA_DIR = "schemas"
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 DATA_CONTENT_TYPE = "application/json"
-PROVIDERS: tuple[str, ...] = typing.get_args(settings.Provider)
+PROVIDERS: tuple[str, ...] = vendors.NAMES
 
 WHEN: dict[str, str] = {
     events.OrderCreated.type: "An order first seen after the source's baseline sync.",

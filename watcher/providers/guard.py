@@ -1,9 +1,10 @@
 """Politeness towards a vendor: a request-rate limit and a circuit breaker, per source.
 
 `RateLimiter` is a token bucket: `rate_per_s` requests per second on average, bursts of up
-to `burst`. Every vendor request of a source (token calls included) takes a token first;
-a vendor that tells us its budget is spent (Zuora's RateLimit-* headers, a 429's
-Retry-After) can `pause` the whole source until its window resets.
+to `burst`. Every vendor request of a source (token calls included) takes a token first.
+`Budget` reads the RateLimit-Remaining / RateLimit-Reset headers a vendor sends (Zuora
+does): when the window is spent, the whole source pauses until it resets, so no call goes
+out into a certain 429.
 
 `CircuitBreaker` watches whole fetches. After `failures` transient failures in a row it
 opens: fetches fail at once, without calling the vendor, for `open_s`. Then it lets one
@@ -19,15 +20,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from enum import StrEnum
 
 from watcher.core.errors import PermanentProviderError, TransientProviderError
 from watcher.core.models import Order
 from watcher.core.ports import Provider
-from watcher.settings import LimitSettings
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], float]
@@ -54,15 +55,6 @@ class RateLimiter:
         self._paused_until = 0.0
         self._lock = asyncio.Lock()
 
-    @classmethod
-    def for_source(
-        cls, limits: LimitSettings, *, default_rate_per_s: float, default_burst: int
-    ) -> RateLimiter:
-        return cls(
-            rate_per_s=limits.rate_per_s or default_rate_per_s,
-            burst=limits.burst or default_burst,
-        )
-
     async def acquire(self) -> None:
         """Wait until a request may go out, then take its token."""
         async with self._lock:
@@ -81,6 +73,49 @@ class RateLimiter:
         if now < self._paused_until:
             return self._paused_until - now
         return 0.0 if self._tokens >= 1 else (1 - self._tokens) / self.rate_per_s
+
+
+class Budget:
+    """What a vendor's RateLimit-* headers said about a source's request budget.
+
+    When Remaining reaches 0, the limiter is paused until Reset (seconds). A pause longer
+    than the retry budget's `max_wait_s` is not waited out inside a fetch: the next call
+    fails at once, transient, with `retry_after_s` the time left, and the poller owns that
+    wait (`check`).
+    """
+
+    def __init__(self, limiter: RateLimiter, *, clock: Clock, max_wait_s: float) -> None:
+        self.limiter = limiter
+        self._clock = clock
+        self._max_wait_s = max_wait_s
+        self._spent_until = 0.0
+
+    def observe(self, headers: Mapping[str, str]) -> float | None:
+        """Pause the limiter when the reply says the budget is spent; the seconds to reset."""
+        reset_s = _header_number(headers.get("RateLimit-Reset"))
+        remaining = _header_number(headers.get("RateLimit-Remaining"))
+        if remaining is None or remaining > 0 or reset_s is None:
+            return reset_s
+        self.limiter.pause(reset_s)
+        self._spent_until = max(self._spent_until, self._clock() + reset_s)
+        return reset_s
+
+    def check(self, *, what: str) -> None:
+        """Fail at once, transient, when the budget resets later than a retry would wait."""
+        left_s = self._spent_until - self._clock()
+        if left_s > self._max_wait_s:
+            raise TransientProviderError(
+                f"{what}: the vendor's request budget is spent; it resets in {left_s:.0f}s",
+                retry_after_s=left_s,
+            )
+
+
+def _header_number(value: str | None) -> float | None:
+    try:
+        number = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return number if number is not None and math.isfinite(number) and number >= 0 else None
 
 
 class CircuitState(StrEnum):

@@ -9,9 +9,11 @@ revoked), `authorized` refreshes once and repeats the call once; a second refusa
 permanent. Concurrent callers share one refresh: whoever holds the lock fetches, the others
 find the new token when they get the lock and use it.
 
-A token endpoint that refuses the client (400 invalid_client, 401) is a permanent error;
-one that is down or throttling is transient, retried by whoever wraps the call. Neither the
-secret nor a token is ever logged or put into a message.
+The token request goes out through the source's `client.VendorClient` (`post`), so it
+shares the source's rate limit, tracing headers, status translation and redaction: a token
+endpoint that refuses the client (400 invalid_client, 401) is a permanent error, one that
+is down or throttling is transient, retried by whoever wraps the call. Neither a secret
+nor a token is ever logged or put into a message.
 """
 
 from __future__ import annotations
@@ -23,20 +25,21 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
-import aiohttp
 from pydantic import Field
 
 from watcher.core.errors import PermanentProviderError
-from watcher.providers import guard, http
+from watcher.providers import reply, translate
 from watcher.settings import AuthSettings
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Clock = Callable[[], float]
+Post = Callable[[str, Mapping[str, str], str], Awaitable[reply.Reply]]
+"""Sends a form POST (url, form, what) and returns its 2xx reply, or raises."""
 
 
-class _TokenReply(http.VendorReply):
+class _TokenReply(reply.VendorReply):
     access_token: str = Field(min_length=1)
     expires_in: float = Field(gt=0)
 
@@ -52,37 +55,29 @@ class TokenCache:
 
     def __init__(
         self,
-        session: aiohttp.ClientSession,
+        post: Post,
         auth: AuthSettings,
         *,
         token_url: str,
-        timeout_s: float,
         fields: Mapping[str, str] | None = None,
         grant: Literal["client_credentials", "refresh_token"] = "client_credentials",
-        limiter: guard.RateLimiter | None = None,
-        headers: Callable[[], Mapping[str, str]] | None = None,
         clock: Clock = time.monotonic,
     ) -> None:
         if grant == "refresh_token" and auth.refresh_token is None:
             raise ValueError("the refresh-token grant needs auth.refresh_token")
-        self._session = session
+        self._post = post
         self._auth = auth
         self._token_url = token_url
         self._fields = dict(fields or {})
         self._grant = grant
-        self._limiter = limiter
-        self._headers = headers  # fresh per request, e.g. a vendor's trace id
-        self._timeout_s = timeout_s
         self._clock = clock
         self._lock = asyncio.Lock()
         self._token: _Token | None = None
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """What must never appear in a message: the client secret, tokens."""
-        token = self._token.value if self._token is not None else ""
-        refresh = self._auth.refresh_token.get_secret_value() if self._auth.refresh_token else ""
-        return tuple(s for s in (self._auth.client_secret.get_secret_value(), token, refresh) if s)
+        """The tokens this cache holds, which must never appear in a message."""
+        return (self._token.value,) if self._token is not None else ()
 
     async def token(self) -> str:
         """A token that is not about to expire, fetching one if needed."""
@@ -92,18 +87,18 @@ class TokenCache:
         return await self._refresh(stale=current.value if current is not None else None)
 
     async def authorized(self, call: Callable[[str], Awaitable[T]]) -> T:
-        """Run `call(token)`; on `http.Unauthorized` refresh the token and run it once more."""
+        """Run `call(token)`; on `translate.Unauthorized` refresh the token and run it once more."""
         token = await self.token()
         try:
             return await call(token)
-        except http.Unauthorized:
+        except translate.Unauthorized:
             log.info(
                 "the vendor refused the access token of client %r; refreshing", self._auth.client_id
             )
         token = await self._refresh(stale=token)
         try:
             return await call(token)
-        except http.Unauthorized as exc:
+        except translate.Unauthorized as exc:
             raise PermanentProviderError(f"{exc}; refused again after a token refresh") from exc
 
     async def _refresh(self, *, stale: str | None) -> str:
@@ -122,20 +117,10 @@ class TokenCache:
         what = f"token request for client {self._auth.client_id!r}"
         started = self._clock()
         try:
-            reply = await http.request(
-                self._session,
-                "POST",
-                self._token_url,
-                what=what,
-                timeout_s=self._timeout_s,
-                data=self._form(),
-                headers=self._headers() if self._headers is not None else None,
-                secrets=self.secrets,
-                limiter=self._limiter,
-            )
-        except http.Unauthorized as exc:
+            answer = await self._post(self._token_url, self._form(), what)
+        except translate.Unauthorized as exc:
             raise PermanentProviderError(str(exc)) from exc
-        granted = http.validate(_TokenReply, http.decode_json(reply, what=what), what=what)
+        granted = reply.validate(_TokenReply, reply.decode_json(answer, what=what), what=what)
         margin_s = min(self._auth.refresh_before_expiry_s, granted.expires_in / 2)
         log.info(
             "access token for client %r valid for %.0fs", self._auth.client_id, granted.expires_in

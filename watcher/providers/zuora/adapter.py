@@ -22,40 +22,35 @@ its life, and says so once in the log: slower, never less complete. The periodic
 re-list (`since=None`) never filters. `since` (the creation look-back) is applied to
 `created_time` here, after listing, since no creation filter is documented either.
 
-Every call carries a fresh `zuora-track-id`; `zuora_http` reads the RateLimit-* headers,
-pauses the source's limiter when the budget is spent, and maps Zuora's errors (the
-`zuora-request-id` goes into every message). Each page and each line continuation is
+Every call carries a fresh `zuora-track-id` (token calls too); the client reads the
+RateLimit-* headers and pauses the source when the budget is spent (`guard.Budget`), and
+reads Zuora's error bodies with `replies.read_error` (the `zuora-request-id` goes into
+every message). Each page and each line continuation is
 retried on its own; one that still fails fails the whole fetch and nothing is returned.
 An order seen twice while paging (it moved when updated mid-listing) is kept as first seen.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 from urllib.parse import quote, urlencode
 
-import aiohttp
 from pydantic import BaseModel
 
 from watcher.core.errors import MalformedReplyError
 from watcher.core.models import Order
-from watcher.providers import guard, http, tokens, zuora_http
-from watcher.providers import zuora_mapping as mapping
+from watcher.providers.client import Dialect, VendorClient
+from watcher.providers.reply import validate
+from watcher.providers.translate import BadRequest
+from watcher.providers.zuora import mapping, replies
 from watcher.settings import SourceSettings
 
 log = logging.getLogger(__name__)
 
 PROVIDER = mapping.PROVIDER
-# Zuora's tenant API limit is 50,000 requests a minute; its RateLimit-* headers pause the
-# source before that runs out.
-RATE_PER_S = 50_000 / 60
-BURST = 100
 MAX_PAGE_SIZE = 99
 UPDATED_OVERLAP_S = 300.0
 EXPAND = (
@@ -67,42 +62,26 @@ EXPAND = (
 M = TypeVar("M", bound=BaseModel)
 
 
+def _trace_headers() -> dict[str, str]:
+    return {"zuora-track-id": uuid.uuid4().hex}
+
+
+DIALECT = Dialect(
+    trace_headers=_trace_headers,
+    read_error=replies.read_error,
+    request_id_header="zuora-request-id",
+)
+
+
 class Zuora:
     """The `Provider` of one Zuora tenant (one configured source); customers are accounts."""
 
-    def __init__(
-        self,
-        source: SourceSettings,
-        session: aiohttp.ClientSession,
-        *,
-        sleep: http.Sleep = asyncio.sleep,
-        rng: random.Random | None = None,
-        clock: tokens.Clock = time.monotonic,
-    ) -> None:
+    def __init__(self, source: SourceSettings, client: VendorClient) -> None:
         host = source.base_url.rstrip("/").removesuffix("/v2")
         self._source = source
-        self._session = session
-        self._sleep = sleep
-        self._rng = rng if rng is not None else random.Random()
+        self._client = client
         self._api = f"{host}/v2"
-        self.limiter = guard.RateLimiter(
-            rate_per_s=source.limits.rate_per_s or RATE_PER_S,
-            burst=source.limits.burst or BURST,
-            clock=clock,
-            sleep=sleep,
-        )
-        self._budget = zuora_http.Budget(
-            self.limiter, clock=clock, max_wait_s=source.retry.max_delay_s
-        )
-        self._tokens = tokens.TokenCache(
-            session,
-            source.auth,
-            token_url=source.auth.token_url or f"{host}/oauth/token",
-            timeout_s=source.timeout_s,
-            limiter=self.limiter,
-            headers=lambda: {"zuora-track-id": str(uuid.uuid4())},
-            clock=clock,
-        )
+        self._tokens = client.tokens(token_url=source.auth.token_url or f"{host}/oauth/token")
         self._filter_by_update = True
 
     async def fetch_orders(
@@ -114,7 +93,7 @@ class Zuora:
             changed_after = changed_since - timedelta(seconds=UPDATED_OVERLAP_S)
         try:
             orders = await self._list(customer_id, changed_after=changed_after)
-        except zuora_http.BadRequest as exc:
+        except BadRequest as exc:
             if changed_after is None or "filter" not in str(exc):
                 raise
             log.warning("%s: listing every order from now on: %s", self._source.name, exc)
@@ -129,7 +108,7 @@ class Zuora:
         while True:
             url = self._list_url(customer_id, changed_after=changed_after, cursor=cursor)
             what = self._what(customer_id, url)
-            page = await self._get(url, mapping.OrderPage, what=what)
+            page = await self._get(url, replies.OrderPage, what=what)
             for vendor_order in page.data:
                 if vendor_order.key not in orders:
                     orders[vendor_order.key] = await self._order(customer_id, vendor_order)
@@ -141,14 +120,14 @@ class Zuora:
         log.debug("%s account %s: %d orders", self._source.name, customer_id, len(orders))
         return list(orders.values())
 
-    async def _order(self, customer_id: str, order: mapping.VendorOrder) -> Order:
+    async def _order(self, customer_id: str, order: replies.VendorOrder) -> Order:
         lines, cursor = mapping.first_lines(order)
         cursors: set[str] = set()
         while cursor is not None:
             cursors.add(cursor)
             url = self._lines_url(order.key, cursor=cursor)
             what = self._what(customer_id, url)
-            more = await self._get(url, mapping.VendorOrder, what=what)
+            more = await self._get(url, replies.VendorOrder, what=what)
             if more.line_items is None:
                 raise MalformedReplyError(f"{what}: the reply has no line_items")
             page, cursor = mapping.first_lines(more)
@@ -164,24 +143,10 @@ class Zuora:
         )
 
     async def _get(self, url: str, model: type[M], *, what: str) -> M:
-        async def attempt(token: str) -> M:
-            reply = await zuora_http.get(
-                self._session,
-                url,
-                what=what,
-                timeout_s=self._source.timeout_s,
-                headers=_headers(token),
-                secrets=(token, *self._tokens.secrets),
-                budget=self._budget,
-            )
-            return http.validate(model, http.decode_json(reply, what=what), what=what)
+        def parse(document: object, *, what: str) -> M:
+            return validate(model, document, what=what)
 
-        return await http.with_retries(
-            lambda: self._tokens.authorized(attempt),
-            retry=self._source.retry,
-            sleep=self._sleep,
-            rng=self._rng,
-        )
+        return await self._client.get(url, what=what, tokens=self._tokens, parse=parse)
 
     def _list_url(
         self, customer_id: str, *, changed_after: datetime | None, cursor: str | None
@@ -203,14 +168,6 @@ class Zuora:
     def _what(self, customer_id: str, url: str) -> str:
         path = url.removeprefix(self._api.rsplit("/v2", 1)[0]).split("?", 1)[0]
         return f"{self._source.name} ({PROVIDER}) account {customer_id}: GET {path}"
-
-
-def _headers(token: str) -> dict[str, str]:
-    return {
-        "Authorization": f"Bearer {token}",
-        zuora_http.TRACK_ID: uuid.uuid4().hex,
-        "Accept": "application/json",
-    }
 
 
 def _timestamp(moment: datetime) -> str:

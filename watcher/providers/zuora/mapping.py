@@ -1,4 +1,4 @@
-"""Zuora Quickstart orders as canonical Orders: reply models and the status mapping (pure).
+"""Zuora Quickstart orders as canonical Orders: the status mapping (pure).
 
 An order is keyed by its `order_number` (stable, human-readable, accepted by
 `GET /v2/orders/{order_id}`), or its id when a reply has no number. Its lines are its
@@ -28,21 +28,16 @@ Subscription `state` as line provisioning:
 A paused subscription is a customer's decision, not a failed provisioning, and it is
 neither pending nor gone: "unknown" with the raw "paused" lets consumers route on it.
 
-Lists come as the document's `{data, next_page}` or as bare arrays (Zuora's samples);
-both are read. Expanded line items with a `next_page` are fetched by the adapter; nested
+Expanded line items with a `next_page` are fetched by the adapter; nested
 subscription plans or items with a `next_page` cannot be continued and make the reply
 unusable (MalformedReplyError) rather than silently partial.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-
-from pydantic import Field, model_validator
-
 from watcher.core.errors import MalformedReplyError
 from watcher.core.models import LineItem, Order, OrderStatus, Provisioning
-from watcher.providers import http
+from watcher.providers.zuora import replies
 
 PROVIDER = "zuora"
 _ORDER_STATES = {
@@ -82,83 +77,6 @@ _SUBSCRIPTION_STATES = {
 }
 
 
-class _Vendor(http.VendorReply):
-    """A part of a reply."""
-
-
-class VendorLine(_Vendor):
-    id: str = Field(min_length=1)
-    name: str = ""
-    product_code: str | None = None
-    price_id: str | None = None
-    quantity: float
-    quantity_fulfilled: float | None = None
-    requires_fulfillment: bool = False
-    state: str = ""
-
-
-class LinePage(_Vendor):
-    data: list[VendorLine]
-    next_page: str | None = None
-
-
-class VendorItem(_Vendor):
-    subscription_item_number: str = Field(min_length=1)
-    name: str = ""
-    price_id: str | None = None
-    quantity: float | None = None
-    state: str = ""
-
-
-class _ItemPage(_Vendor):
-    data: list[VendorItem]
-    next_page: str | None = None
-
-
-class _Plan(_Vendor):
-    subscription_items: list[VendorItem] | _ItemPage | None = None
-
-
-class _PlanPage(_Vendor):
-    data: list[_Plan]
-    next_page: str | None = None
-
-
-class _Action(_Vendor):
-    subscription_plans: list[_Plan] | _PlanPage | None = None
-
-
-class VendorSubscription(_Vendor):
-    subscription_number: str = Field(min_length=1)
-    state: str = ""
-    subscription_plans: list[_Plan] | _PlanPage | None = None
-    actions: list[_Action] = Field(default_factory=list)
-
-
-class VendorOrder(_Vendor):
-    id: str = ""
-    order_number: str = ""
-    state: str | None = None
-    created_time: datetime | None = None
-    line_items: list[VendorLine] | LinePage | None = None
-    subscriptions: list[VendorSubscription] = Field(default_factory=list)
-
-    @model_validator(mode="after")
-    def _identified(self) -> VendorOrder:
-        if not (self.order_number or self.id):
-            raise ValueError("an order needs an order_number or an id")
-        return self
-
-    @property
-    def key(self) -> str:
-        return self.order_number or self.id
-
-
-class OrderPage(_Vendor):
-    data: list[VendorOrder]
-    next_page: str | None = None
-
-
 def order_status(raw: str | None) -> OrderStatus:
     return _ORDER_STATES.get((raw or "").strip().lower(), OrderStatus.UNKNOWN)
 
@@ -175,7 +93,7 @@ def subscription_provisioning(raw: str) -> Provisioning:
     return _SUBSCRIPTION_STATES.get(raw.strip().lower(), Provisioning.UNKNOWN)
 
 
-def line_provisioning(line: VendorLine) -> tuple[Provisioning, str]:
+def line_provisioning(line: replies.VendorLine) -> tuple[Provisioning, str]:
     """Provisioning of a one-off line, from its fulfilment, with its raw form."""
     if line_status(line.state) is OrderStatus.CANCELLED:
         return Provisioning.CANCELLED, line.state
@@ -187,19 +105,19 @@ def line_provisioning(line: VendorLine) -> tuple[Provisioning, str]:
     return (Provisioning.PROVISIONED if done else Provisioning.PENDING), raw
 
 
-def first_lines(order: VendorOrder) -> tuple[list[VendorLine], str | None]:
+def first_lines(order: replies.VendorOrder) -> tuple[list[replies.VendorLine], str | None]:
     """The order's line items in this reply and the cursor of the rest, if any."""
     if order.line_items is None:
         return [], None
-    if isinstance(order.line_items, LinePage):
+    if isinstance(order.line_items, replies.LinePage):
         return list(order.line_items.data), order.line_items.next_page
     return list(order.line_items), None
 
 
 def to_order(
-    order: VendorOrder,
+    order: replies.VendorOrder,
     *,
-    lines: list[VendorLine],
+    lines: list[replies.VendorLine],
     source: str,
     customer_id: str,
     what: str,
@@ -226,7 +144,7 @@ def to_order(
     )
 
 
-def _subscription_items(sub: VendorSubscription, *, what: str) -> list[VendorItem]:
+def _subscription_items(sub: replies.VendorSubscription, *, what: str) -> list[replies.VendorItem]:
     where = f"{what}: subscription {sub.subscription_number}"
     plans = _plans(sub.subscription_plans, what=where)
     for action in sub.actions:
@@ -234,15 +152,19 @@ def _subscription_items(sub: VendorSubscription, *, what: str) -> list[VendorIte
     return [item for plan in plans for item in _items(plan.subscription_items, what=where)]
 
 
-def _plans(listed: list[_Plan] | _PlanPage | None, *, what: str) -> list[_Plan]:
-    if isinstance(listed, _PlanPage):
+def _plans(
+    listed: list[replies.Plan] | replies.PlanPage | None, *, what: str
+) -> list[replies.Plan]:
+    if isinstance(listed, replies.PlanPage):
         _whole(listed.next_page, what=what, name="subscription_plans")
         return list(listed.data)
     return list(listed or [])
 
 
-def _items(listed: list[VendorItem] | _ItemPage | None, *, what: str) -> list[VendorItem]:
-    if isinstance(listed, _ItemPage):
+def _items(
+    listed: list[replies.VendorItem] | replies.ItemPage | None, *, what: str
+) -> list[replies.VendorItem]:
+    if isinstance(listed, replies.ItemPage):
         _whole(listed.next_page, what=what, name="subscription_items")
         return list(listed.data)
     return list(listed or [])
@@ -255,7 +177,7 @@ def _whole(next_page: str | None, *, what: str, name: str) -> None:
         )
 
 
-def _from_line(line: VendorLine) -> LineItem:
+def _from_line(line: replies.VendorLine) -> LineItem:
     provisioning, raw = line_provisioning(line)
     return LineItem(
         key=line.id,
@@ -268,7 +190,7 @@ def _from_line(line: VendorLine) -> LineItem:
     )
 
 
-def _from_item(item: VendorItem, sub: VendorSubscription) -> LineItem:
+def _from_item(item: replies.VendorItem, sub: replies.VendorSubscription) -> LineItem:
     return LineItem(
         key=item.subscription_item_number,
         offer=item.price_id or item.name,

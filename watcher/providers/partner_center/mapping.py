@@ -1,7 +1,6 @@
-"""Partner Center replies as canonical orders: the vendor's shapes and the status mapping.
+"""Partner Center orders as canonical Orders.
 
-Pure: the adapter (`partner_center`) does the calls and keeps what it learnt, this module
-reads replies and maps values. Mapping:
+Pure: the adapter does the calls and keeps what it learnt, this module maps values:
 
     order status      pending -> pending, completed -> completed, cancelled -> cancelled,
                       unknown or anything else -> unknown (raw kept)
@@ -19,13 +18,9 @@ reference.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import datetime
-from typing import Any
-
-from pydantic import Field
 
 from watcher.core.models import LineItem, Order, OrderStatus, Provisioning
-from watcher.providers import http
+from watcher.providers.partner_center.replies import VendorLine, VendorOrder
 
 PROVIDER = "partner_center"
 LINE_STATUS = OrderStatus.UNKNOWN
@@ -42,52 +37,6 @@ _PROVISIONING = {
 }
 
 
-class _Vendor(http.CamelCaseReply):
-    """A part of a reply, in the vendor's camelCase."""
-
-
-class VendorLine(_Vendor):
-    line_item_number: int = Field(ge=0)
-    offer_id: str
-    quantity: int
-    subscription_id: str | None = None
-
-
-class _Link(_Vendor):
-    uri: str
-
-
-class _OrderLinks(_Vendor):
-    provisioning_status: _Link | None = None
-
-
-class VendorOrder(_Vendor):
-    id: str = Field(min_length=1)
-    alternate_id: str | None = None
-    status: str
-    creation_date: datetime
-    line_items: list[VendorLine]
-    links: _OrderLinks = Field(default_factory=_OrderLinks)
-
-    @property
-    def provisioning_populated(self) -> bool:
-        """Partner Center links provisioningStatus only once there is one to read."""
-        return self.links.provisioning_status is not None
-
-
-class _Collection(_Vendor):
-    items: list[VendorOrder]
-
-
-class _LineProvisioning(_Vendor):
-    line_item_number: int
-    status: str
-
-
-class _ProvisioningCollection(_Vendor):
-    items: list[_LineProvisioning]
-
-
 def status(raw: str) -> OrderStatus:
     """The normalised status of a Partner Center order status."""
     return _STATUSES.get(raw.strip().lower(), OrderStatus.UNKNOWN)
@@ -101,21 +50,6 @@ def provisioning(raw: str) -> Provisioning:
 def settled(raw: str) -> bool:
     """Whether a line's provisioning status is final (no reason to ask again)."""
     return raw.strip().lower() in TERMINAL_PROVISIONING
-
-
-def parse_collection(document: Any, *, what: str) -> list[VendorOrder]:
-    """A decoded order collection, or MalformedReplyError."""
-    return http.validate(_Collection, document, what=what).items
-
-
-def parse_order(document: Any, *, what: str) -> VendorOrder:
-    return http.validate(VendorOrder, document, what=what)
-
-
-def parse_provisioning(document: Any, *, what: str) -> dict[str, str]:
-    """A decoded provisioningstatus collection as {line key: raw status}."""
-    collection = http.validate(_ProvisioningCollection, document, what=what)
-    return {str(item.line_item_number): item.status for item in collection.items}
 
 
 def to_order(

@@ -1,8 +1,10 @@
 """Elastic Path Commerce Cloud: one customer's (or account's) orders as canonical Orders.
 
-Listing is `GET {base_url}/v2/orders` with a client-credentials token, one page per
-`page[offset]` step of `page[limit]` (the source's page_size, at most 100) until
-`meta.results.total` is reached:
+Listing is `GET {base_url}/v2/orders` with a client-credentials token, asking for pages of
+`page[limit]` (the source's page_size, at most 100). A store serves at most its own page
+length (25 by default, configurable per store), whatever is asked, so the next
+`page[offset]` is the previous one plus the orders the page actually held, until an empty
+page or `meta.results.total`:
 
     filter = eq(customer_id,<id>)                       full re-list (since None)
            = eq(customer_id,<id>):ge(created_at,<since>) windowed
@@ -18,7 +20,7 @@ Paging is sorted by created_at ascending because that key never changes: an orde
 or created while we page can only be read twice (it joins the filtered set, or it lands on
 the last page), never skipped. Sorting by updated_at would move an updated order from an
 early page to the end and shift a later one into a page already read. An order read twice
-is kept as last read.
+is kept as last read. Reply models: `replies`; mapping: `mapping`.
 
 `/v2/orders` refuses offsets past 10,000. A listing whose `meta.results.total` exceeds
 that cannot be read in full, so the fetch fails at once with a PermanentProviderError that
@@ -29,44 +31,32 @@ item missing) gets `GET /v2/orders/{id}/items`.
 
 Rate: Elastic Path allows 100 requests/s per production store and 25 per development
 store, counted for every client of the store together (storefront included) and without
-any rate-limit headers. We default to 10/s with bursts of 10, so even on a development
-store the watcher never uses more than 20 of its 25 requests in a second. A 429 or 5xx is
-retried with backoff, like any transient error.
+any rate-limit headers. The default (`watcher.vendors`) is 10/s with bursts of 10, so even
+on a development store the watcher never uses more than 20 of its 25 requests in a second.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 import re
-import time
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol, TypeVar
+from typing import TypeVar
 from urllib.parse import quote, urlencode
-
-import aiohttp
 
 from watcher.core.errors import PermanentProviderError
 from watcher.core.models import Order
-from watcher.providers import elastic_path_replies as replies
-from watcher.providers import guard, http, tokens
+from watcher.providers.client import Dialect, Parse, VendorClient
+from watcher.providers.elastic_path import mapping, replies
 from watcher.settings import SourceSettings
 
 log = logging.getLogger(__name__)
 
-PROVIDER = replies.PROVIDER
+PROVIDER = mapping.PROVIDER
 TOKEN_PATH = "/oauth/access_token"
 OFFSET_CAP = 10_000
-RATE_PER_S = 10.0
-BURST = 10
 _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]+$")
+DIALECT = Dialect()
 T = TypeVar("T")
-T_co = TypeVar("T_co", covariant=True)
-
-
-class Parse(Protocol[T_co]):
-    def __call__(self, document: Any, *, what: str) -> T_co: ...
 
 
 def filter_time(moment: datetime) -> str:
@@ -96,31 +86,11 @@ def order_filter(
 class ElasticPath:
     """The `Provider` of one Elastic Path store (one configured source)."""
 
-    def __init__(
-        self,
-        source: SourceSettings,
-        session: aiohttp.ClientSession,
-        *,
-        sleep: http.Sleep = asyncio.sleep,
-        rng: random.Random | None = None,
-        clock: tokens.Clock = time.monotonic,
-    ) -> None:
+    def __init__(self, source: SourceSettings, client: VendorClient) -> None:
         self._source = source
-        self._session = session
-        self._sleep = sleep
-        self._rng = rng if rng is not None else random.Random()
+        self._client = client
         self._base_url = source.base_url.rstrip("/")
-        self._limiter = guard.RateLimiter.for_source(
-            source.limits, default_rate_per_s=RATE_PER_S, default_burst=BURST
-        )
-        self._tokens = tokens.TokenCache(
-            session,
-            source.auth,
-            token_url=source.auth.token_url or self._base_url + TOKEN_PATH,
-            timeout_s=source.timeout_s,
-            limiter=self._limiter,
-            clock=clock,
-        )
+        self._tokens = client.tokens(token_url=source.auth.token_url or self._base_url + TOKEN_PATH)
 
     async def fetch_orders(
         self, customer_id: str, *, since: datetime | None, changed_since: datetime | None = None
@@ -143,7 +113,9 @@ class ElasticPath:
             self._check_cap(customer_id, query, total=total)
             for order in await self._orders(customer_id, page):
                 orders[order.order_id] = order
-            offset = offset + self._source.page_size if page.data else total
+            # The store decides the page length: step by what it served, stop when it
+            # serves nothing more.
+            offset = offset + len(page.data) if page.data else total
         log.debug("%s customer %s: %d orders", self._source.name, customer_id, len(orders))
         return list(orders.values())
 
@@ -157,7 +129,7 @@ class ElasticPath:
             else:
                 items = await self._items(customer_id, vendor.id)
             found.append(
-                replies.to_order(vendor, items, source=self._source.name, customer_id=customer_id)
+                mapping.to_order(vendor, items, source=self._source.name, customer_id=customer_id)
             )
         return found
 
@@ -179,28 +151,8 @@ class ElasticPath:
         return await self._get(path, what=what, parse=replies.parse_items)
 
     async def _get(self, path: str, *, what: str, parse: Parse[T]) -> T:
-        """One GET and its parsed reply, retried on transient errors (an unreadable reply
-        among them), with the token refreshed on a 401."""
-
-        async def attempt(token: str) -> T:
-            reply = await http.request(
-                self._session,
-                "GET",
-                self._base_url + path,
-                what=what,
-                timeout_s=self._source.timeout_s,
-                headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-                secrets=(token, *self._tokens.secrets),
-                limiter=self._limiter,
-            )
-            return parse(http.decode_json(reply, what=what), what=what)
-
-        return await http.with_retries(
-            lambda: self._tokens.authorized(attempt),
-            retry=self._source.retry,
-            sleep=self._sleep,
-            rng=self._rng,
-        )
+        url = self._base_url + path
+        return await self._client.get(url, what=what, tokens=self._tokens, parse=parse)
 
     def _check_id(self, customer_id: str) -> None:
         if not _SAFE_ID.match(customer_id):

@@ -28,40 +28,43 @@ restart provisioning is asked once more and the daily full re-list brings back a
 that settled meanwhile.
 
 Every call carries the bearer token and a fresh uuid4 MS-RequestId and MS-CorrelationId.
-A 429 is retried after its Retry-After (`http.with_retries`); a call that still fails
-fails the fetch and nothing is returned. The rate limit defaults to Partner Center's
-documented 500 requests per minute per tenant.
+A 429 is retried after its Retry-After by the client; a call that still fails fails the
+fetch and nothing is returned. The rate limit defaults to Partner Center's documented 500
+requests per minute per tenant (`watcher.vendors`). Reply models: `replies`; mapping:
+`mapping`.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
-import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal, TypeVar
 from urllib.parse import quote
 
-import aiohttp
-
 from watcher.core.errors import ConfigError, PermanentProviderError
 from watcher.core.models import TERMINAL_STATUSES, Order
-from watcher.providers import guard, http, tokens
-from watcher.providers import partner_center_mapping as mapping
+from watcher.providers import tokens
+from watcher.providers.client import Dialect, Parse, VendorClient
+from watcher.providers.partner_center import mapping, replies
 from watcher.settings import SourceSettings
 
 log = logging.getLogger(__name__)
 
 PROVIDER = mapping.PROVIDER
 RESOURCE = "https://api.partnercenter.microsoft.com"
-RATE_PER_S = 500 / 60  # "500 requests per minute per tenant identifier"
-BURST = 20
 T = TypeVar("T")
 Grant = Literal["client_credentials", "refresh_token"]
+
+
+def _trace_headers() -> dict[str, str]:
+    return {"MS-RequestId": str(uuid.uuid4()), "MS-CorrelationId": str(uuid.uuid4())}
+
+
+DIALECT = Dialect(trace_headers=_trace_headers)
+_HEADERS = {"MS-Contract-Version": "v1"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,7 +74,7 @@ class Known:
     in_flight: bool
     lines: Mapping[str, tuple[str, int]]
 
-    def settled(self, item: mapping.VendorOrder) -> bool:
+    def settled(self, item: replies.VendorOrder) -> bool:
         """Every current line's provisioning is final at its current quantity."""
         return all(
             (known := self.lines.get(str(line.line_item_number))) is not None
@@ -87,30 +90,17 @@ class Known:
 class PartnerCenter:
     """The `Provider` of one Partner Center partner account (one configured source)."""
 
-    def __init__(
-        self,
-        source: SourceSettings,
-        session: aiohttp.ClientSession,
-        *,
-        sleep: http.Sleep = asyncio.sleep,
-        rng: random.Random | None = None,
-        clock: tokens.Clock = time.monotonic,
-    ) -> None:
+    def __init__(self, source: SourceSettings, client: VendorClient) -> None:
         auth = source.auth
         if not auth.token_url:
             raise ConfigError(f"sources.{source.name}.auth.token_url", "partner_center needs one")
         self._source = source
-        self._session = session
-        self._sleep = sleep
-        self._rng = rng if rng is not None else random.Random()
+        self._client = client
         self._base_url = source.base_url.rstrip("/")
-        self._limiter = guard.RateLimiter.for_source(
-            source.limits, default_rate_per_s=RATE_PER_S, default_burst=BURST
-        )
-        self._app_tokens = self._token_cache(source, grant="client_credentials", clock=clock)
+        self._app_tokens = self._token_cache(auth.token_url, grant="client_credentials")
         self._user_tokens: tokens.TokenCache | None = None
         if source.partner_center.provisioning and auth.refresh_token is not None:
-            self._user_tokens = self._token_cache(source, grant="refresh_token", clock=clock)
+            self._user_tokens = self._token_cache(auth.token_url, grant="refresh_token")
         elif source.partner_center.provisioning:
             log.warning(
                 "source %s: no auth.refresh_token, so provisioning status is skipped "
@@ -119,20 +109,9 @@ class PartnerCenter:
             )
         self._known: dict[str, dict[str, Known]] = {}
 
-    def _token_cache(
-        self, source: SourceSettings, *, grant: Grant, clock: tokens.Clock
-    ) -> tokens.TokenCache:
-        assert source.auth.token_url is not None
-        return tokens.TokenCache(
-            self._session,
-            source.auth,
-            token_url=source.auth.token_url,
-            timeout_s=source.timeout_s,
-            fields={"resource": source.auth.resource or RESOURCE},
-            grant=grant,
-            limiter=self._limiter,
-            clock=clock,
-        )
+    def _token_cache(self, token_url: str, *, grant: Grant) -> tokens.TokenCache:
+        resource = self._source.auth.resource or RESOURCE
+        return self._client.tokens(token_url=token_url, fields={"resource": resource}, grant=grant)
 
     async def fetch_orders(
         self, customer_id: str, *, since: datetime | None, changed_since: datetime | None = None
@@ -169,26 +148,26 @@ class PartnerCenter:
         )
         return orders
 
-    async def _list(self, customer_id: str) -> list[mapping.VendorOrder]:
+    async def _list(self, customer_id: str) -> list[replies.VendorOrder]:
         path = f"/v1/customers/{quote(customer_id, safe='')}/orders"
         what = self._what(customer_id, path)
         return await self._call(
-            path, what=what, cache=self._app_tokens, parse=mapping.parse_collection
+            path, what=what, cache=self._app_tokens, parse=replies.parse_collection
         )
 
-    async def _get(self, customer_id: str, order_id: str) -> mapping.VendorOrder | None:
+    async def _get(self, customer_id: str, order_id: str) -> replies.VendorOrder | None:
         path = f"/v1/customers/{quote(customer_id, safe='')}/orders/{quote(order_id, safe='')}"
         what = self._what(customer_id, path)
         try:
             return await self._call(
-                path, what=what, cache=self._app_tokens, parse=mapping.parse_order
+                path, what=what, cache=self._app_tokens, parse=replies.parse_order
             )
         except PermanentProviderError as exc:
             log.warning("%s; order %s is no longer followed", exc, order_id)
             return None
 
     async def _provisioning(
-        self, customer_id: str, item: mapping.VendorOrder, known: Known | None
+        self, customer_id: str, item: replies.VendorOrder, known: Known | None
     ) -> dict[str, str]:
         before = known.provisioning() if known is not None else {}
         if self._user_tokens is None or not item.provisioning_populated:
@@ -201,11 +180,11 @@ class PartnerCenter:
         )
         what = self._what(customer_id, path)
         fetched = await self._call(
-            path, what=what, cache=self._user_tokens, parse=mapping.parse_provisioning
+            path, what=what, cache=self._user_tokens, parse=replies.parse_provisioning
         )
         return before | fetched
 
-    def _learnt(self, item: mapping.VendorOrder, raw: Mapping[str, str]) -> Known:
+    def _learnt(self, item: replies.VendorOrder, raw: Mapping[str, str]) -> Known:
         lines = {
             str(line.line_item_number): (raw.get(str(line.line_item_number), ""), line.quantity)
             for line in item.line_items
@@ -216,41 +195,16 @@ class PartnerCenter:
         )
         return Known(in_flight=in_flight, lines=lines)
 
-    async def _call(
-        self, path: str, *, what: str, cache: tokens.TokenCache, parse: Callable[..., T]
-    ) -> T:
+    async def _call(self, path: str, *, what: str, cache: tokens.TokenCache, parse: Parse[T]) -> T:
         url = f"{self._base_url}{path}"
-
-        async def attempt(token: str) -> T:
-            reply = await http.request(
-                self._session,
-                "GET",
-                url,
-                what=what,
-                timeout_s=self._source.timeout_s,
-                headers=_headers(token),
-                secrets=(token, *self._secrets()),
-                limiter=self._limiter,
-            )
-            return parse(http.decode_json(reply, what=what), what=what)
-
-        return await http.with_retries(
-            lambda: cache.authorized(attempt),
-            retry=self._source.retry,
-            sleep=self._sleep,
-            rng=self._rng,
-        )
-
-    def _secrets(self) -> tuple[str, ...]:
-        user = self._user_tokens.secrets if self._user_tokens is not None else ()
-        return (*self._app_tokens.secrets, *user)
+        return await self._client.get(url, what=what, tokens=cache, parse=parse, headers=_HEADERS)
 
     def _what(self, customer_id: str, path: str) -> str:
         return f"{self._source.name} ({PROVIDER}) customer {customer_id}: GET {path}"
 
 
 def _in_view(
-    item: mapping.VendorOrder, *, since: datetime | None, known: Mapping[str, Known]
+    item: replies.VendorOrder, *, since: datetime | None, known: Mapping[str, Known]
 ) -> bool:
     if since is None or mapping.status(item.status) not in TERMINAL_STATUSES:
         return True
@@ -259,13 +213,3 @@ def _in_view(
         return True
     start = since if since.tzinfo is not None else since.replace(tzinfo=UTC)
     return item.creation_date >= start
-
-
-def _headers(token: str) -> dict[str, str]:
-    return {
-        "Authorization": f"Bearer {token}",
-        "Accept": "application/json",
-        "MS-RequestId": str(uuid.uuid4()),
-        "MS-CorrelationId": str(uuid.uuid4()),
-        "MS-Contract-Version": "v1",
-    }
