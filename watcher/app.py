@@ -26,6 +26,7 @@ import aiohttp
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
 from watcher import observe, store, web
+from watcher.bus import unroutable
 from watcher.bus.publisher import Publisher
 from watcher.core.errors import BusError, ConfigError, ProviderError, StoreError
 from watcher.core.ports import Provider
@@ -137,7 +138,7 @@ async def serve(
             background=[
                 observed.relay.run(),
                 observed.watch_outbox(),
-                observe.watch_unroutable(settings.amqp, metrics),
+                unroutable.watch(settings.amqp, on_depth=metrics.unroutable),
             ],
         )
         published = await observed.relay.drain(timeout_s=DRAIN_TIMEOUT_S)
