@@ -5,7 +5,7 @@ The readiness rules first, as a table on a controllable clock. Then the service 
 sockets: with a real broker it is healthy, exports the poll metrics and is ready; with the
 broker on a closed loopback port it turns unready once the outbox grows past a small bound,
 and a source failing every poll turns it unready after three poll intervals. Last, the
-unroutable queue's depth read from a real broker.
+unroutable queue's depth read from a real broker by `watcher.bus.unroutable`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests import harness
 from tests.plugins.simulator import SIM_CUSTOMERS, SimAdmin
-from watcher import app, observe, web
+from watcher import app, web
+from watcher.bus import unroutable
 from watcher.bus.publisher import Publisher
 from watcher.core.errors import ConfigError
 from watcher.core.ports import OutboxRecord
@@ -345,7 +346,7 @@ def _breaker_open(service: Service) -> harness.Check:
 
 async def test_the_unroutable_queue_depth_is_read_from_the_broker(amqp_url: str) -> None:
     settings = AmqpSettings.model_validate({"url": amqp_url})
-    unroutable = OutboxRecord(
+    stray = OutboxRecord(
         event_id="ev-1",
         event_type="order.created",
         routing_key="nobody.order.created",
@@ -353,10 +354,12 @@ async def test_the_unroutable_queue_depth_is_read_from_the_broker(amqp_url: str)
         created_at=datetime.now(UTC),
     )
     async with Publisher(settings, timeout_s=10) as publisher:
-        assert await publisher.publish([unroutable]) == ["ev-1"]
+        assert await publisher.publish([stray]) == ["ev-1"]
 
     registry = CollectorRegistry()
-    watching = asyncio.create_task(observe.watch_unroutable(settings, Metrics(registry)))
+    watching = asyncio.create_task(
+        unroutable.watch(settings, on_depth=Metrics(registry).unroutable)
+    )
     try:
         await harness.eventually(
             _unroutable_is(registry, 1.0), timeout_s=10, what="order_watcher_unroutable_events 1"
@@ -368,7 +371,7 @@ async def test_the_unroutable_queue_depth_is_read_from_the_broker(amqp_url: str)
 
     connection = await aio_pika.connect(amqp_url)
     async with connection:
-        assert await observe.unroutable_count(connection, settings.unroutable_queue) == 1
+        assert await unroutable.depth(connection, settings.unroutable_queue) == 1
 
 
 def _unroutable_is(registry: CollectorRegistry, expected: float) -> harness.Check:

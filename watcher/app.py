@@ -1,10 +1,14 @@
 """The composition root: the only module that knows every concrete class.
 
-`serve` wires the store, the vendor adapters, the pollers, the outbox relay and the HTTP
-endpoints (/metrics, /healthz, /readyz), and runs them until asked to stop. Shutdown
-drains: the pollers finish the syncs in hand, the relay stops, then whatever is still in
-the outbox gets one bounded attempt at the broker before the store closes. What does not
-make it stays in the outbox for the next start.
+`serve` builds the service's parts by name (`Parts`: the metrics, the store, the pollers,
+the outbox relay, the outbox watcher, the unroutable-queue reader and the HTTP endpoints
+/metrics, /healthz, /readyz) and hands their loops to `service.Service`, which runs them in
+one TaskGroup until asked to stop. Shutdown drains: the pollers finish the syncs in hand,
+the relay stops, then whatever is still in the outbox gets one bounded attempt at the
+broker before the store closes. What does not make it stays in the outbox for the next
+start. When a part fails, the rest stop in the same order but nothing is drained, and
+`serve` raises `ServiceFailed` naming the part, so that `run` exits non-zero and a
+supervisor restarts the service.
 
 Observation is wired in `observe`: `serve` hands `observe.Observed` the providers, the
 publisher factory and the clock it builds here, so the parts stay unaware of metrics. Each
@@ -17,17 +21,20 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, TextIO
+from typing import TextIO
 
 import aiohttp
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
-from watcher import observe, store, web
+from watcher import observe, service, store, web
+from watcher.bus import unroutable
 from watcher.bus.publisher import Publisher
+from watcher.bus.relay import PublisherFactory, Relay
 from watcher.core.errors import BusError, ProviderError, StoreError
+from watcher.core.ports import Store
 from watcher.metrics import Metrics, vendor_trace
 from watcher.poller import CustomerSync, Poller, summary
 from watcher.providers import connect, guard
@@ -44,6 +51,9 @@ def utc_now() -> datetime:
 def build_provider(source: SourceSettings, session: aiohttp.ClientSession) -> guard.Guarded:
     """The source's vendor adapter behind its circuit breaker."""
     return connect.guarded(source, session)
+
+
+ProviderFactory = Callable[[SourceSettings, aiohttp.ClientSession], guard.Guarded]
 
 
 @contextlib.asynccontextmanager
@@ -73,6 +83,27 @@ def service_registry() -> CollectorRegistry:
     return registry
 
 
+@dataclass(frozen=True, slots=True)
+class Parts:
+    """The service's long-lived parts, by name; their resources live in `serve`'s exit stack."""
+
+    metrics: Metrics
+    store: Store
+    pollers: list[Poller]
+    relay: Relay
+    outbox_watcher: service.Loop
+    unroutable_reader: service.Loop
+    http: web.Address
+
+    def loops(self) -> dict[str, service.Loop]:
+        """The parts that run until cancelled, by name."""
+        return {
+            "relay": self.relay.run,
+            "outbox watcher": self.outbox_watcher,
+            "unroutable reader": self.unroutable_reader,
+        }
+
+
 async def serve(
     settings: Settings,
     *,
@@ -80,72 +111,72 @@ async def serve(
     registry: CollectorRegistry | None = None,
     backlog_bound: int = web.BACKLOG_BOUND,
     on_listening: Callable[[web.Address], None] | None = None,
+    publishers: PublisherFactory | None = None,
+    providers: ProviderFactory = build_provider,
 ) -> None:
     """Poll, publish and serve the HTTP endpoints until `stop` is set, then drain and close.
 
-    `registry` defaults to a fresh `service_registry()`; `backlog_bound` is the readiness
-    bound on the outbox while the broker is away; `on_listening` hears the bound address.
+    When a part fails instead, the rest stop in order and `ServiceFailed` names the part;
+    the outbox keeps what was not published, with no drain attempt. `registry` defaults to
+    a fresh `service_registry()`; `backlog_bound` is the readiness bound on the outbox while
+    the broker is away; `on_listening` hears the bound address. `publishers` (default: a
+    `Publisher` on `settings.amqp`) and `providers` build the relay's publisher and each
+    source's guarded provider.
     """
     metrics = Metrics(service_registry() if registry is None else registry)
     async with contextlib.AsyncExitStack() as stack:
-        snapshots = await stack.enter_async_context(store.opened(settings.store.url))
-        observed = observe.Observed(
+        parts = await _build(
+            stack,
             settings,
-            snapshots,
             metrics=metrics,
             backlog_bound=backlog_bound,
-            publishers=lambda: Publisher(settings.amqp),
-            clock=utc_now,
-        )
-        pollers: list[Poller] = []
-        for source in settings.sources:
-            session = await stack.enter_async_context(vendor_session(source.name, metrics))
-            pollers.append(observed.poller(source, build_provider(source, session), snapshots))
-        await observed.refresh_outbox()
-        address = await stack.enter_async_context(
-            web.serving(
-                settings.http.listen, registry=metrics.registry, readiness=observed.readiness
-            )
+            publishers=publishers or (lambda: Publisher(settings.amqp)),
+            providers=providers,
         )
         if on_listening is not None:
-            on_listening(address)
-        log.info("watching %d source(s); store %s", len(pollers), _scheme(settings.store.url))
-        await _run_until(
-            stop,
-            pollers,
-            background=[
-                observed.relay.run(),
-                observed.watch_outbox(),
-                observe.watch_unroutable(settings.amqp, metrics),
-            ],
-        )
-        published = await observed.relay.drain(timeout_s=DRAIN_TIMEOUT_S)
+            on_listening(parts.http)
+        log.info("watching %d source(s); store %s", len(parts.pollers), _scheme(settings.store.url))
+        await service.Service(parts.pollers, parts.loops()).run(stop)
+        published = await parts.relay.drain(timeout_s=DRAIN_TIMEOUT_S)
         log.info("stopped; %d event(s) published while draining", published)
 
 
-async def _run_until(
-    stop: asyncio.Event,
-    pollers: Sequence[Poller],
+async def _build(
+    stack: contextlib.AsyncExitStack,
+    settings: Settings,
     *,
-    background: Sequence[Coroutine[Any, Any, None]],
-) -> None:
-    """Run the pollers and `background` until `stop`; let the syncs in hand finish first."""
-    tasks = [asyncio.create_task(job) for job in background]
-    try:
-        async with asyncio.TaskGroup() as group:
-            for poller in pollers:
-                group.create_task(poller.run(), name=f"poll {poller.name}")
-            await stop.wait()
-            log.info("stopping: finishing the syncs in hand")
-            for poller in pollers:
-                poller.stop()
-    finally:
-        for task in tasks:
-            task.cancel()
-        outcomes = await asyncio.gather(*tasks, return_exceptions=True)
-    for outcome in outcomes:
-        if isinstance(outcome, Exception):
-            raise outcome
+    metrics: Metrics,
+    backlog_bound: int,
+    publishers: PublisherFactory,
+    providers: ProviderFactory,
+) -> Parts:
+    """Open the store, the vendor sessions and the HTTP endpoints on `stack`; build the rest."""
+    snapshots = await stack.enter_async_context(store.opened(settings.store.url))
+    observed = observe.Observed(
+        settings,
+        snapshots,
+        metrics=metrics,
+        backlog_bound=backlog_bound,
+        publishers=publishers,
+        clock=utc_now,
+    )
+    pollers: list[Poller] = []
+    for source in settings.sources:
+        session = await stack.enter_async_context(vendor_session(source.name, metrics))
+        pollers.append(observed.poller(source, providers(source, session), snapshots))
+    await observed.refresh_outbox()
+    address = await stack.enter_async_context(
+        web.serving(settings.http.listen, registry=metrics.registry, readiness=observed.readiness)
+    )
+    return Parts(
+        metrics=metrics,
+        store=snapshots,
+        pollers=pollers,
+        relay=observed.relay,
+        outbox_watcher=observed.watch_outbox,
+        unroutable_reader=lambda: unroutable.watch(settings.amqp, on_depth=metrics.unroutable),
+        http=address,
+    )
 
 
 async def serve_until_signalled(settings: Settings) -> None:

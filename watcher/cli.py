@@ -1,7 +1,8 @@
 """The `order-watcher` command line.
 
 Exit codes: 0 success, 1 a dependency failed (`check`, `once` with failed sources, `tail`
-without a broker), 2 bad configuration or usage. Only this module configures logging handlers.
+without a broker, `run` when a part of the service failed and it stopped), 2 bad
+configuration or usage. Only this module configures logging handlers.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from watcher import app, demo, logs, settings, vendors
 from watcher.bus import tail
-from watcher.core.errors import BusError, ConfigError
+from watcher.core.errors import BusError, ConfigError, ServiceFailed
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
@@ -113,7 +114,13 @@ def _load_with_sources(args: argparse.Namespace) -> settings.Settings:
 
 
 def _run(args: argparse.Namespace) -> int:
-    asyncio.run(app.serve_until_signalled(_load_with_sources(args)))
+    try:
+        asyncio.run(app.serve_until_signalled(_load_with_sources(args)))
+    except ServiceFailed as exc:
+        # The service logged the failure when it happened; this line is what a supervisor
+        # shows next to the exit code.
+        print(f"order-watcher: the service stopped: {exc}", file=sys.stderr)
+        return EXIT_FAILED
     return EXIT_OK
 
 

@@ -6,10 +6,10 @@ breaker and the relay when scraped. It is handed what it watches (the providers 
 breakers, the publisher factory, the clock), so the composition root stays the only place
 that builds concrete adapters.
 
-Two small loops refresh what nothing reports by itself: the outbox backlog and age from
-`stats()` (every `OUTBOX_REFRESH_S`, and at once after a sync with events or a publish
-batch), and the unroutable queue's depth from a passive declare on a connection and channel
-of its own (every `UNROUTABLE_REFRESH_S`, skipped quietly while the broker is away).
+`watch_outbox` refreshes what nothing reports by itself: the outbox backlog and age from
+`stats()`, every `OUTBOX_REFRESH_S` and at once after a sync with events or a publish batch.
+The unroutable queue's depth comes from `watcher.bus.unroutable`, whose reports the
+composition root hands straight to `Metrics.unroutable`.
 """
 
 from __future__ import annotations
@@ -20,9 +20,6 @@ import logging
 from collections.abc import Callable
 from datetime import datetime
 
-import aio_pika
-from aio_pika.exceptions import CONNECTION_EXCEPTIONS
-
 from watcher import web
 from watcher.bus.relay import BatchResult, PublisherFactory, Relay
 from watcher.core.errors import StoreError
@@ -30,11 +27,10 @@ from watcher.core.ports import Outbox, Store
 from watcher.metrics import Metrics
 from watcher.poller import CustomerSync, Poller
 from watcher.providers import guard
-from watcher.settings import AmqpSettings, Settings, SourceSettings
+from watcher.settings import Settings, SourceSettings
 
 log = logging.getLogger(__name__)
 OUTBOX_REFRESH_S = 5.0
-UNROUTABLE_REFRESH_S = 15.0
 
 
 class Observed:
@@ -120,37 +116,3 @@ class Observed:
                 async with asyncio.timeout(OUTBOX_REFRESH_S):
                     await self._outbox_changed.wait()
             await self.refresh_outbox()
-
-
-async def unroutable_count(connection: aio_pika.abc.AbstractConnection, queue: str) -> int:
-    """Messages waiting in `queue`, read by a passive declare on a channel of its own."""
-    channel = await connection.channel(publisher_confirms=False)
-    async with channel:
-        declared = await channel.declare_queue(queue, passive=True)
-        return declared.declaration_result.message_count or 0
-
-
-async def watch_unroutable(settings: AmqpSettings, metrics: Metrics) -> None:
-    """Report the unroutable queue's depth every UNROUTABLE_REFRESH_S until cancelled."""
-    connection: aio_pika.abc.AbstractConnection | None = None
-    try:
-        while True:
-            try:
-                if connection is None or connection.is_closed:
-                    connection = await _metrics_connection(settings)
-                metrics.unroutable(await unroutable_count(connection, settings.unroutable_queue))
-            except (*CONNECTION_EXCEPTIONS, TimeoutError) as exc:
-                log.debug("unroutable queue not read: %s", type(exc).__name__)
-            await asyncio.sleep(UNROUTABLE_REFRESH_S)
-    finally:
-        if connection is not None:
-            with contextlib.suppress(*CONNECTION_EXCEPTIONS):
-                await connection.close()
-
-
-async def _metrics_connection(settings: AmqpSettings) -> aio_pika.abc.AbstractConnection:
-    return await aio_pika.connect(
-        settings.url.get_secret_value(),
-        timeout=settings.confirm_timeout_s,
-        client_properties={"connection_name": "order-watcher metrics"},
-    )

@@ -7,10 +7,14 @@
     │   │   └── MalformedReplyError the vendor answered with something we cannot read
     │   └── PermanentProviderError  retrying will not help (403, 404, 401 after a refresh)
     ├── StoreError                  the snapshot/outbox store failed
-    └── BusError                    the broker is unreachable or refused a message
+    ├── BusError                    the broker is unreachable or refused a message
+    └── ServiceFailed               a part of the running service failed, so it stopped;
+                                    `run` exits with code 1 for a supervisor to restart it
 
 Adapters translate their libraries' exceptions into these at one choke point, chaining the
-cause, so the poller and the relay only ever catch this tree. Messages never carry secrets.
+cause, so the poller and the relay only ever catch this tree; anything else that leaves one
+of the service's loops is a bug, and the service stops with `ServiceFailed` around it.
+Messages never carry secrets.
 """
 
 from __future__ import annotations
@@ -55,3 +59,16 @@ class StoreError(WatcherError):
 
 class BusError(WatcherError):
     """The broker could not be reached or did not confirm a message."""
+
+
+class ServiceFailed(WatcherError):
+    """A long-running part of the service failed, and the service stopped; `part` names it.
+
+    The failure is chained as the cause. What was not published stays in the outbox, so
+    starting the service again is the remedy (once the cause is fixed, if it is a bug).
+    """
+
+    def __init__(self, part: str, problem: str) -> None:
+        super().__init__(f"{part} failed: {problem}")
+        self.part = part
+        self.problem = problem
