@@ -64,6 +64,7 @@ from watcher import app, logs, store
 from watcher.core.models import Order
 from watcher.core.ports import Provider
 from watcher.poller import CustomerSync, Poller
+from watcher.providers import sessions
 from watcher.settings import AuthSettings, LimitSettings, SourceSettings
 from watcher.simulator import CLIENT_ID, CLIENT_SECRET
 from watcher.simulator.adobe_vip import TOKEN_PATH
@@ -180,7 +181,7 @@ async def _bench(args: argparse.Namespace) -> Run:
         base_url = await stack.enter_async_context(_simulator(args))
         workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="order-watcher-bench-"))
         snapshots = await stack.enter_async_context(store.opened(f"sqlite:///{workdir}/bench.db"))
-        session = await stack.enter_async_context(app.http_session())
+        session = await stack.enter_async_context(sessions.pooled())
         source = _source(base_url, customers=args.customers, concurrency=args.concurrency)
         provider = app.build_provider(source, session)
         poller = Poller(source, provider, snapshots, clock=app.utc_now)

@@ -1,7 +1,7 @@
 """The Prometheus metrics: domain methods, the endpoint vocabulary and the vendor trace.
 
 Each test builds a fresh `CollectorRegistry` and reads samples back by name and labels.
-The vendor trace runs for real: an Adobe VIP adapter on a session from `app.vendor_session`
+The vendor trace runs for real: an Adobe VIP adapter on a session from `sessions.vendor`
 talks to the simulator over sockets on 127.0.0.1, with a 429 injected. The whole exposition
 passes `promtool check metrics`, and no label value anywhere is a customer or order id.
 """
@@ -20,7 +20,7 @@ from pydantic import SecretStr
 from tests.plugins.simulator import SIM_CUSTOMERS, SimAdmin
 from watcher import app
 from watcher.metrics import ENDPOINTS, Metrics, endpoint, version
-from watcher.providers import connect
+from watcher.providers import connect, sessions
 from watcher.settings import AuthSettings, RetrySettings, SourceSettings
 from watcher.simulator import CLIENT_ID, CLIENT_SECRET, AdobeSimulator
 
@@ -203,7 +203,7 @@ async def test_the_trace_counts_vendor_requests_by_endpoint_and_code(
 ) -> None:
     metrics = Metrics(registry)
     await sim_admin.fault(kind="status", status=429, retry_after_s=0, count=1)
-    async with app.vendor_session(SOURCE, metrics) as session:
+    async with sessions.vendor(SOURCE, metrics) as session:
         adapter = connect.adapter(adobe_source(adobe_sim), session, sleep=no_sleep)
         for customer_id in SIM_CUSTOMERS:
             await adapter.fetch_orders(customer_id, since=None)
@@ -223,7 +223,7 @@ async def test_the_trace_counts_vendor_requests_by_endpoint_and_code(
 
 async def test_a_request_without_a_reply_counts_as_error(registry: CollectorRegistry) -> None:
     metrics = Metrics(registry)
-    async with app.vendor_session(SOURCE, metrics) as session:
+    async with sessions.vendor(SOURCE, metrics) as session:
         with pytest.raises(OSError, match="Cannot connect"):
             await session.get("http://127.0.0.1:1/v3/customers/1000000001/orders")
 

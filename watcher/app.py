@@ -21,12 +21,11 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
-import aiohttp
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
 
 from watcher import observe, service, store, web
@@ -35,9 +34,9 @@ from watcher.bus.publisher import Publisher
 from watcher.bus.relay import PublisherFactory, Relay
 from watcher.core.errors import BusError, ProviderError, StoreError
 from watcher.core.ports import Store
-from watcher.metrics import Metrics, vendor_trace
+from watcher.metrics import Metrics
 from watcher.poller import CustomerSync, Poller, summary
-from watcher.providers import connect, guard
+from watcher.providers import connect, guard, sessions
 from watcher.settings import Settings, SourceSettings
 
 log = logging.getLogger(__name__)
@@ -48,31 +47,12 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def build_provider(source: SourceSettings, session: aiohttp.ClientSession) -> guard.Guarded:
+def build_provider(source: SourceSettings, session: sessions.Session) -> guard.Guarded:
     """The source's vendor adapter behind its circuit breaker."""
     return connect.guarded(source, session)
 
 
-ProviderFactory = Callable[[SourceSettings, aiohttp.ClientSession], guard.Guarded]
-
-
-@contextlib.asynccontextmanager
-async def http_session(
-    *, trace_configs: Sequence[aiohttp.TraceConfig] = ()
-) -> AsyncIterator[aiohttp.ClientSession]:
-    """A connection pool for vendor calls; adapters set their own timeouts."""
-    connector = aiohttp.TCPConnector(limit=100, ttl_dns_cache=300)
-    async with aiohttp.ClientSession(
-        connector=connector, raise_for_status=False, trace_configs=list(trace_configs)
-    ) as session:
-        yield session
-
-
-def vendor_session(
-    source: str, metrics: Metrics
-) -> contextlib.AbstractAsyncContextManager[aiohttp.ClientSession]:
-    """The source's own connection pool, each of whose requests `metrics` counts and times."""
-    return http_session(trace_configs=[vendor_trace(metrics, source)])
+ProviderFactory = Callable[[SourceSettings, sessions.Session], guard.Guarded]
 
 
 def service_registry() -> CollectorRegistry:
@@ -162,7 +142,7 @@ async def _build(
     )
     pollers: list[Poller] = []
     for source in settings.sources:
-        session = await stack.enter_async_context(vendor_session(source.name, metrics))
+        session = await stack.enter_async_context(sessions.vendor(source.name, metrics))
         pollers.append(observed.poller(source, providers(source, session), snapshots))
     await observed.refresh_outbox()
     address = await stack.enter_async_context(
@@ -195,7 +175,7 @@ async def once(settings: Settings, *, out: TextIO) -> list[CustomerSync]:
     when it next runs; `once` itself never talks to the broker.
     """
     results: list[CustomerSync] = []
-    async with store.opened(settings.store.url) as snapshots, http_session() as session:
+    async with store.opened(settings.store.url) as snapshots, sessions.pooled() as session:
         for source in settings.sources:
             poller = Poller(source, build_provider(source, session), snapshots, clock=utc_now)
             cycle = await poller.cycle()
@@ -218,7 +198,7 @@ class Check:
 async def check(settings: Settings) -> list[Check]:
     """Reach every dependency once: the store, the broker, and each source's vendor API."""
     checks = [await _check_store(settings), await _check_broker(settings)]
-    async with http_session() as session:
+    async with sessions.pooled() as session:
         for source in settings.sources:
             checks.append(await _check_source(source, session))
     return checks
@@ -244,7 +224,7 @@ async def _check_broker(settings: Settings) -> Check:
     return Check(name, True, "connected; topology declared")
 
 
-async def _check_source(source: SourceSettings, session: aiohttp.ClientSession) -> Check:
+async def _check_source(source: SourceSettings, session: sessions.Session) -> Check:
     name = f"source {source.name} ({source.provider})"
     customer_id = source.customers[0]
     try:

@@ -23,6 +23,7 @@ from pydantic import SecretStr
 from watcher import app, store
 from watcher.core import events
 from watcher.poller import CustomerSync, Poller
+from watcher.providers import sessions
 from watcher.settings import AuthSettings, RetrySettings, SourceSettings
 from watcher.simulator import (
     Simulator,
@@ -161,7 +162,7 @@ async def run(
 
 
 async def _watch(sources: list[SourceSettings], out: TextIO) -> None:
-    async with store.opened("sqlite:///:memory:") as snapshots, app.http_session() as session:
+    async with store.opened("sqlite:///:memory:") as snapshots, sessions.pooled() as session:
         pollers = [
             Poller(
                 source,

@@ -11,9 +11,8 @@ never a metric object, so the wiring lives in the composition root and tests bui
 registry each. Two gauges read live state when scraped instead of being pushed:
 `watch_circuit` (a source's breaker) and `watch_broker` (the relay's connection).
 
-Vendor requests are observed from outside the adapters: `vendor_trace` returns an aiohttp
-`TraceConfig` for one source's session that times every request (to the reply's headers) and
-counts it by `endpoint(path)` and status, "error" when no reply came.
+Vendor requests are observed from outside the adapters, by the trace on each source's
+session (`providers.sessions`), which reports each request's `endpoint(path)` and status.
 """
 
 from __future__ import annotations
@@ -22,11 +21,8 @@ import importlib.metadata
 import platform
 import time
 from collections.abc import Callable, Iterable, Mapping
-from types import SimpleNamespace
 
-import aiohttp
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from yarl import URL
 
 PREFIX = "order_watcher"
 OUTCOMES = ("ok", "error", "permanent_error", "store_error")
@@ -227,35 +223,3 @@ class Metrics:
 
     def unroutable(self, count: int) -> None:
         self._unroutable.set(count)
-
-
-def vendor_trace(metrics: Metrics, source: str) -> aiohttp.TraceConfig:
-    """A TraceConfig for `source`'s vendor session that reports every request to `metrics`."""
-    trace = aiohttp.TraceConfig()
-
-    async def started(
-        _: aiohttp.ClientSession, ctx: SimpleNamespace, __: aiohttp.TraceRequestStartParams
-    ) -> None:
-        ctx.started = time.perf_counter()
-
-    async def replied(
-        _: aiohttp.ClientSession, ctx: SimpleNamespace, params: aiohttp.TraceRequestEndParams
-    ) -> None:
-        _observe(metrics, source, ctx, params.url, str(params.response.status))
-
-    async def failed(
-        _: aiohttp.ClientSession,
-        ctx: SimpleNamespace,
-        params: aiohttp.TraceRequestExceptionParams,
-    ) -> None:
-        _observe(metrics, source, ctx, params.url, "error")
-
-    trace.on_request_start.append(started)
-    trace.on_request_end.append(replied)
-    trace.on_request_exception.append(failed)
-    return trace
-
-
-def _observe(metrics: Metrics, source: str, ctx: SimpleNamespace, url: URL, code: str) -> None:
-    seconds = time.perf_counter() - getattr(ctx, "started", time.perf_counter())
-    metrics.vendor_request(source, endpoint(url.path), code, seconds)
