@@ -200,7 +200,7 @@ def make_adapter(
         auth=AuthSettings(client_id=CLIENT_ID, client_secret=SecretStr(secret)),
         attempts=attempts,
         page_size=page_size,
-        elastic_path=ElasticPathOptions(customer_filter=customer_filter),
+        options=ElasticPathOptions(customer_filter=customer_filter),
     )
     return connect.adapter(
         source,

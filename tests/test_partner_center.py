@@ -165,7 +165,7 @@ def make_adapter(
         customer="c",
         auth=auth,
         attempts=attempts,
-        partner_center=PartnerCenterOptions(provisioning=True),
+        options=PartnerCenterOptions(provisioning=True),
     )
     return connect.adapter(
         source,

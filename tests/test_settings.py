@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from watcher import settings
+from watcher import settings, vendors
 from watcher.core.errors import ConfigError
 
 SECRET = "s3cr3t-Cl13nt-value"
@@ -305,3 +305,46 @@ def test_the_readme_configuration_block_loads(tmp_path: Path) -> None:
 
     assert [source.provider for source in loaded.sources] == ["adobe_vip"]
     assert loaded.amqp.queues[0].dead_letter
+
+
+# --- a vendor's own table ---------------------------------------------------------------
+
+EP_SOURCE = """
+[[sources]]
+name = "ep"
+provider = "elastic_path"
+base_url = "https://useast.api.elasticpath.com"
+customers = ["c1"]
+"""
+
+
+def test_a_vendor_table_is_read_with_the_vendors_model(tmp_path: Path) -> None:
+    loaded = load(tmp_path, EP_SOURCE + '[sources.elastic_path]\ncustomer_filter = "account_id"\n')
+    options = loaded.sources[0].options_as(vendors.ElasticPathOptions)
+    assert (options.customer_filter, options.updated_overlap_s) == ("account_id", 300.0)
+
+
+def test_a_missing_vendor_table_takes_the_vendors_defaults(tmp_path: Path) -> None:
+    options = load(tmp_path, EP_SOURCE).sources[0].options_as(vendors.ElasticPathOptions)
+    assert options == vendors.ElasticPathOptions()
+
+
+def test_a_bad_vendor_value_names_its_key(tmp_path: Path) -> None:
+    error = config_error(tmp_path, EP_SOURCE + '[sources.elastic_path]\ncustomer_filter = "x"\n')
+    assert error.key == "sources.0.elastic_path.customer_filter"
+
+
+def test_an_unknown_vendor_key_names_its_key(tmp_path: Path) -> None:
+    error = config_error(tmp_path, EP_SOURCE + "[sources.elastic_path]\noverlap = 3\n")
+    assert error.key == "sources.0.elastic_path.overlap"
+
+
+def test_another_vendors_table_is_an_unknown_key(tmp_path: Path) -> None:
+    error = config_error(tmp_path, EP_SOURCE + "[sources.partner_center]\nprovisioning = true\n")
+    assert error.key == "sources.0.partner_center"
+
+
+def test_an_unknown_provider_lists_the_known_ones(tmp_path: Path) -> None:
+    error = config_error(tmp_path, EP_SOURCE.replace('"elastic_path"', '"shopify"'))
+    assert error.key == "sources.0.provider"
+    assert all(name in error.problem for name in vendors.NAMES)

@@ -57,6 +57,14 @@ def endpoint(path: str) -> str:
     return "other"
 
 
+def _counter(registry: CollectorRegistry, name: str, text: str, labels: list[str]) -> Counter:
+    return Counter(f"{PREFIX}_{name}", text, labels, registry=registry)
+
+
+def _gauge(registry: CollectorRegistry, name: str, text: str, labels: list[str]) -> Gauge:
+    return Gauge(f"{PREFIX}_{name}", text, labels, registry=registry)
+
+
 def version() -> str:
     try:
         return importlib.metadata.version("order-watcher")
@@ -84,13 +92,9 @@ class Metrics:
         info.labels(version(), platform.python_version()).set(1)
 
     def _flow(self, registry: CollectorRegistry) -> None:
-        def counter(name: str, text: str, labels: list[str]) -> Counter:
-            return Counter(f"{PREFIX}_{name}", text, labels, registry=registry)
-
-        def gauge(name: str, text: str, labels: list[str]) -> Gauge:
-            return Gauge(f"{PREFIX}_{name}", text, labels, registry=registry)
-
-        self._polls = counter("polls_total", "Customer syncs finished.", ["source", "outcome"])
+        self._polls = _counter(
+            registry, "polls_total", "Customer syncs finished.", ["source", "outcome"]
+        )
         self._poll_seconds = Histogram(
             f"{PREFIX}_poll_duration_seconds",
             "One customer sync, fetch to commit.",
@@ -98,12 +102,35 @@ class Metrics:
             buckets=_POLL_BUCKETS,
             registry=registry,
         )
-        self._last_success = gauge(
+        self._last_success = _gauge(
+            registry,
             "last_successful_poll_timestamp_seconds",
             "Unix time of the source's last successful customer sync.",
             ["source"],
         )
-        self._requests = counter(
+        self._orders = _gauge(
+            registry,
+            "orders_tracked",
+            "Orders in the source's last successful syncs (sum over customers).",
+            ["source"],
+        )
+        self._changes = _counter(
+            registry,
+            "changes_detected_total",
+            "Events detected and committed to the outbox, by event type.",
+            ["source", "type"],
+        )
+        self._stuck = _gauge(
+            registry,
+            "stuck_orders",
+            "Orders currently past their stuck threshold, by normalised status.",
+            ["source", "status"],
+        )
+        self._vendor(registry)
+
+    def _vendor(self, registry: CollectorRegistry) -> None:
+        self._requests = _counter(
+            registry,
             "vendor_requests_total",
             'Vendor HTTP requests by reply status ("error" when no reply).',
             ["source", "endpoint", "code"],
@@ -115,26 +142,11 @@ class Metrics:
             buckets=_REQUEST_BUCKETS,
             registry=registry,
         )
-        self._throttled = counter(
-            "vendor_throttled_total", "Vendor replies with status 429.", ["source"]
+        self._throttled = _counter(
+            registry, "vendor_throttled_total", "Vendor replies with status 429.", ["source"]
         )
-        self._circuit = gauge(
-            "circuit_state", "Circuit breaker: 0 closed, 1 half-open, 2 open.", ["source"]
-        )
-        self._orders = gauge(
-            "orders_tracked",
-            "Orders in the source's last successful syncs (sum over customers).",
-            ["source"],
-        )
-        self._changes = counter(
-            "changes_detected_total",
-            "Events detected and committed to the outbox, by event type.",
-            ["source", "type"],
-        )
-        self._stuck = gauge(
-            "stuck_orders",
-            "Orders currently past their stuck threshold, by normalised status.",
-            ["source", "status"],
+        self._circuit = _gauge(
+            registry, "circuit_state", "Circuit breaker: 0 closed, 1 half-open, 2 open.", ["source"]
         )
 
     def _bus(self, registry: CollectorRegistry) -> None:

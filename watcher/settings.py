@@ -9,12 +9,13 @@ Secrets are `SecretStr`, so they print as '**********' wherever a setting is sho
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -23,6 +24,7 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    create_model,
     field_validator,
     model_validator,
 )
@@ -31,6 +33,7 @@ from watcher import vendors
 from watcher.core.errors import ConfigError
 
 ENV_PREFIX = "WATCHER_"
+OptionsT = TypeVar("OptionsT", bound=vendors.Options)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 
@@ -151,11 +154,8 @@ class SourceSettings(_Section):
     retry: RetrySettings = Field(default_factory=RetrySettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     stuck: dict[str, DurationS] = Field(default_factory=dict)
-    # The tables of the vendors that have options of their own (see watcher.vendors).
-    partner_center: vendors.PartnerCenterOptions = Field(
-        default_factory=vendors.PartnerCenterOptions
-    )
-    elastic_path: vendors.ElasticPathOptions = Field(default_factory=vendors.ElasticPathOptions)
+    # The vendor's own table, `[sources.<provider>]` in the file (see `_vendor_table`).
+    options: vendors.Options = Field(default_factory=vendors.Options)
 
     @field_validator("provider")
     @classmethod
@@ -163,6 +163,39 @@ class SourceSettings(_Section):
         if provider not in vendors.NAMES:
             raise ValueError(f"{provider!r} is not one of {', '.join(vendors.NAMES)}")
         return provider
+
+    @model_validator(mode="before")
+    @classmethod
+    def _vendor_table(cls, data: Any) -> Any:
+        """Read `[sources.<provider>]` with the vendor's own model into `options`.
+
+        Errors keep the key as written (`sources.0.elastic_path.customer_filter`); a table
+        of another vendor, or of one that has no options, is an unknown key.
+        """
+        if not isinstance(data, dict) or data.get("provider") not in vendors.NAMES:
+            return data
+        vendor = vendors.named(data["provider"])
+        if vendor.options is None or isinstance(data.get("options"), vendor.options):
+            return data
+        data = dict(data)
+        table = _table_model(vendor.name, vendor.options).model_validate(
+            {vendor.name: data.pop(vendor.name, {})}
+        )
+        data["options"] = getattr(table, vendor.name)
+        return data
+
+    def options_as(self, model: type[OptionsT]) -> OptionsT:
+        """The source's vendor options, which its adapter knows to be a `model`."""
+        if not isinstance(self.options, model):
+            raise ConfigError(f"sources.{self.name}", f"has no {model.__name__}")
+        return self.options
+
+
+@functools.cache
+def _table_model(name: str, options: type[vendors.Options]) -> type[BaseModel]:
+    """A model whose one field, `name`, is a vendor's table: errors then say its key."""
+    fields: dict[str, Any] = {name: (options, Field(default_factory=options))}
+    return create_model(f"{options.__name__}Table", **fields)
 
 
 class Settings(_Section):

@@ -43,6 +43,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 from urllib.parse import quote, urlencode
 
+from watcher import vendors
 from watcher.core.errors import PermanentProviderError
 from watcher.core.models import Order
 from watcher.providers.client import Dialect, Parse, VendorClient
@@ -97,7 +98,7 @@ class ElasticPath:
     ) -> list[Order]:
         """Every page of the customer's orders, or a ProviderError and nothing."""
         self._check_id(customer_id)
-        settings = self._source.elastic_path
+        settings = self._source.options_as(vendors.ElasticPathOptions)
         query = order_filter(
             settings.customer_filter,
             customer_id,

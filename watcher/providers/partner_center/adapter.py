@@ -44,6 +44,7 @@ from datetime import UTC, datetime
 from typing import Literal, TypeVar
 from urllib.parse import quote
 
+from watcher import vendors
 from watcher.core.errors import ConfigError, PermanentProviderError
 from watcher.core.models import TERMINAL_STATUSES, Order
 from watcher.providers import tokens
@@ -99,9 +100,10 @@ class PartnerCenter:
         self._base_url = source.base_url.rstrip("/")
         self._app_tokens = self._token_cache(auth.token_url, grant="client_credentials")
         self._user_tokens: tokens.TokenCache | None = None
-        if source.partner_center.provisioning and auth.refresh_token is not None:
+        provisioning = source.options_as(vendors.PartnerCenterOptions).provisioning
+        if provisioning and auth.refresh_token is not None:
             self._user_tokens = self._token_cache(auth.token_url, grant="refresh_token")
-        elif source.partner_center.provisioning:
+        elif provisioning:
             log.warning(
                 "source %s: no auth.refresh_token, so provisioning status is skipped "
                 "(provisioningstatus needs app+user credentials); orders are still listed",
