@@ -25,6 +25,7 @@ from tests.plugins.simulator import (
     SIM_CUSTOMERS,
     SIM_NOW,
     SIM_ORDERS_PER_CUSTOMER,
+    AdobeSimulator,
     ManualClock,
     SimAdmin,
 )
@@ -38,8 +39,8 @@ from watcher.core.errors import (
 from watcher.core.models import OrderStatus, Provisioning
 from watcher.providers import adobe_vip, http
 from watcher.settings import AuthSettings, RetrySettings, SourceSettings
-from watcher.simulator import CLIENT_ID, CLIENT_SECRET, AdobeSimulator
-from watcher.simulator.adobe_vip import TOKEN_PATH
+from watcher.simulator.adobe_vip.routes import TOKEN_PATH
+from watcher.simulator.adobe_vip.world import CLIENT_ID, CLIENT_SECRET
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
 

@@ -45,7 +45,7 @@ from watcher.settings import (
     AuthSettings,
     ElasticPathSettings,
 )
-from watcher.simulator.elastic_path import CLIENT_ID, CLIENT_SECRET
+from watcher.simulator.elastic_path.world import CLIENT_ID, CLIENT_SECRET
 
 CUSTOMER = EP_CUSTOMERS[0]
 

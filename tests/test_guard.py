@@ -20,12 +20,12 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
-from tests.plugins.simulator import SIM_CUSTOMERS, SIM_NOW, SimAdmin
+from tests.plugins.simulator import SIM_CUSTOMERS, SIM_NOW, AdobeSimulator, SimAdmin
 from watcher.core.errors import PermanentProviderError, TransientProviderError
 from watcher.core.models import Order
 from watcher.providers import adobe_vip, guard
 from watcher.settings import AuthSettings, LimitSettings, RetrySettings, SourceSettings
-from watcher.simulator import CLIENT_ID, CLIENT_SECRET, AdobeSimulator
+from watcher.simulator.adobe_vip.world import CLIENT_ID, CLIENT_SECRET
 
 pytestmark = pytest.mark.timeout(15)
 

@@ -32,7 +32,8 @@ from watcher.settings import (
     PartnerCenterSettings,
     SourceSettings,
 )
-from watcher.simulator.partner_center import CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, TOKEN_PATH
+from watcher.simulator.partner_center.routes import TOKEN_PATH
+from watcher.simulator.partner_center.world import CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN
 
 pytestmark = pytest.mark.timeout(10)
 

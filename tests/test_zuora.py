@@ -34,7 +34,7 @@ from watcher.core.ports import Snapshot
 from watcher.providers import http, zuora, zuora_http
 from watcher.providers import zuora_mapping as mapping
 from watcher.settings import AuthSettings
-from watcher.simulator.zuora_world import CLIENT_ID, CLIENT_SECRET
+from watcher.simulator.zuora.world import CLIENT_ID, CLIENT_SECRET
 
 ACCOUNT = ZUORA_ACCOUNTS[0]
 NEW_ACCOUNT = "2c92c0f8ffffffffffffffffffffffff"

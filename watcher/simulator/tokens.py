@@ -51,3 +51,9 @@ class TokenBook(Generic[K]):
         revoked = len(self._issued)
         self._issued.clear()
         return revoked
+
+
+def bearer(authorization: str) -> str | None:
+    """The token of an `Authorization: Bearer <token>` value; None for any other value."""
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
