@@ -26,8 +26,9 @@ from __future__ import annotations
 import abc
 import random
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import orjson
 from aiohttp import web
@@ -45,10 +46,27 @@ class VendorError(Exception, abc.ABC):
         """The vendor's JSON error body for this error."""
 
 
-class Change(Protocol):
-    """One step of a scenario, as the admin API and the demo show it."""
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One scenario step on one order, as the admin API and the demo show it.
 
-    def to_json(self) -> Any: ...
+    Each vendor names the fields its own way in `KEYS` (owner, order, line); an owner key
+    of None leaves the owner out (an Elastic Path order is the store's).
+    """
+
+    KEYS: ClassVar[tuple[str | None, str, str]] = ("owner", "order", "line")
+    kind: str
+    owner: str | None
+    order: str
+    line: int | str | None = None
+    before: Any = None
+    after: Any = None
+
+    def to_json(self) -> dict[str, Any]:
+        owner, order, line = self.KEYS
+        named = {} if owner is None else {owner: self.owner}
+        ends = {"before": self.before, "after": self.after}
+        return {"kind": self.kind, **named, order: self.order, line: self.line, **ends}
 
 
 class CustomerWorld(Protocol):

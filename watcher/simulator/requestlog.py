@@ -80,6 +80,10 @@ class RequestLog:
             )
         )
 
+    @property
+    def max_entries(self) -> int | None:
+        return self._entries.maxlen
+
     def entries(self) -> list[Entry]:
         return list(self._entries)
 

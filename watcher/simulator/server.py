@@ -30,7 +30,7 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypedDict, TypeVar, Unpack
 
 from aiohttp import web
 
@@ -61,30 +61,44 @@ class Credentials:
     refresh_token: str | None = None
 
 
+class Tuning(TypedDict, total=False):
+    """What a test may tune on any world: token lifetime, request log size."""
+
+    token_ttl_s: int
+    request_log_max_entries: int
+
+
 class World(Generic[K]):
-    """What every simulated world has; `K` is the kind of the tokens it issues."""
+    """What every simulated world has; `K` is the kind of the tokens it issues.
+
+    A vendor's world says on its class which credentials it accepts, how long its tokens
+    live by default, and which headers its request log records by value (trace ids) and
+    by presence only (credentials).
+    """
+
+    ACCEPTS: ClassVar[Credentials]
+    TOKEN_TTL_S: ClassVar[int] = 3600
+    TRACE_HEADERS: ClassVar[tuple[str, ...]] = ("X-Request-Id", "X-Correlation-Id")
+    CREDENTIAL_HEADERS: ClassVar[tuple[str, ...]] = ("X-Api-Key", "Authorization")
 
     def __init__(
-        self,
-        clock: Clock,
-        rng: random.Random | None,
-        *,
-        credentials: Credentials,
-        requests: RequestLog,
+        self, clock: Clock = utc_now, rng: random.Random | None = None, **tuning: Unpack[Tuning]
     ) -> None:
         self.clock = clock
         self.rng = rng if rng is not None else random.Random()
-        self.credentials = credentials
+        self.token_ttl_s = tuning.get("token_ttl_s", self.TOKEN_TTL_S)
         self.faults = FaultBook()
-        self.requests = requests
+        self.requests = RequestLog(
+            max_entries=tuning.get("request_log_max_entries", 10_000),
+            trace_headers=self.TRACE_HEADERS,
+            credential_headers=self.CREDENTIAL_HEADERS,
+        )
         self.tokens: TokenBook[K] = TokenBook(clock)
 
     def accepts(self, client_id: object, client_secret: object) -> bool:
         """Whether a token request names this world's client and its secret."""
-        return (client_id, client_secret) == (
-            self.credentials.client_id,
-            self.credentials.client_secret,
-        )
+        expected = (self.ACCEPTS.client_id, self.ACCEPTS.client_secret)
+        return (client_id, client_secret) == expected
 
     def token_valid(self, token: str) -> bool:
         return self.tokens.live(token)

@@ -26,21 +26,19 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Unpack
 
 from aiohttp import web
 
 from watcher.simulator.adobe_vip import listing
 from watcher.simulator.adobe_vip import orders as adobe_orders
 from watcher.simulator.adobe_vip.orders import ApiError
-from watcher.simulator.requestlog import RequestLog
-from watcher.simulator.server import Clock, Credentials, World, utc_now
+from watcher.simulator.server import Clock, Credentials, Tuning, World, utc_now
 
 NAME = "adobe_vip"
 CLIENT_ID = "sim-client"
 CLIENT_SECRET = "sim-secret"
 CREDENTIALS = Credentials(CLIENT_ID, CLIENT_SECRET)
-DEFAULT_TOKEN_TTL_S = 86399
 FIRST_ORDER_NUMBER = 5_120_000_001
 IDEMPOTENCY_TTL = timedelta(days=10)
 
@@ -120,18 +118,18 @@ class IdempotencyCache:
 class AdobeVipState(World[str]):
     """Customers -> orders and the idempotency cache, besides what every world has."""
 
+    ACCEPTS = CREDENTIALS
+    TOKEN_TTL_S = 86399
+
     def __init__(
         self,
         clock: Clock = utc_now,
         rng: random.Random | None = None,
         *,
-        token_ttl_s: int = DEFAULT_TOKEN_TTL_S,
         idempotency_max_entries: int = 10_000,
-        request_log_max_entries: int = 10_000,
+        **tuning: Unpack[Tuning],
     ) -> None:
-        requests = RequestLog(max_entries=request_log_max_entries)
-        super().__init__(clock, rng, credentials=CREDENTIALS, requests=requests)
-        self.token_ttl_s = token_ttl_s
+        super().__init__(clock, rng, **tuning)
         self._customers: dict[str, _Customer] = {}
         self.idempotency = IdempotencyCache(clock=clock, max_entries=idempotency_max_entries)
         self._next_order_number = FIRST_ORDER_NUMBER

@@ -18,20 +18,18 @@ import random
 import uuid
 from bisect import insort
 from datetime import datetime
-from typing import Any
+from typing import Any, Unpack
 
 from aiohttp import web
 
 from watcher.simulator.elastic_path import edits, listing, orders
 from watcher.simulator.elastic_path.orders import ApiError, StoredOrder
-from watcher.simulator.requestlog import RequestLog
-from watcher.simulator.server import Clock, Credentials, World, utc_now
+from watcher.simulator.server import Clock, Credentials, Tuning, World, utc_now
 
 NAME = "elastic_path"
 CLIENT_ID = "ep-sim-client"
 CLIENT_SECRET = "ep-sim-secret"
 CREDENTIALS = Credentials(CLIENT_ID, CLIENT_SECRET)
-TOKEN_TTL_S = 3600
 
 
 def _sort_key(order: StoredOrder) -> tuple[datetime, str]:
@@ -41,17 +39,13 @@ def _sort_key(order: StoredOrder) -> tuple[datetime, str]:
 class ElasticPathState(World[str]):
     """One simulated store: its orders, besides what every world has."""
 
+    ACCEPTS = CREDENTIALS
+    TOKEN_TTL_S = 3600
+
     def __init__(
-        self,
-        clock: Clock = utc_now,
-        rng: random.Random | None = None,
-        *,
-        token_ttl_s: int = TOKEN_TTL_S,
-        request_log_max_entries: int = 10_000,
+        self, clock: Clock = utc_now, rng: random.Random | None = None, **tuning: Unpack[Tuning]
     ) -> None:
-        requests = RequestLog(max_entries=request_log_max_entries)
-        super().__init__(clock, rng, credentials=CREDENTIALS, requests=requests)
-        self.token_ttl_s = token_ttl_s
+        super().__init__(clock, rng, **tuning)
         self._orders: list[StoredOrder] = []
         self._by_id: dict[str, StoredOrder] = {}
 

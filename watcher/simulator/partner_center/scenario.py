@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import random
 import uuid
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
@@ -48,24 +47,11 @@ NEW_ORDER_P = 0.1
 ChangeKind = Literal["created", "completed", "cancelled", "fulfilled", "quantity_changed"]
 
 
-@dataclass(frozen=True, slots=True)
-class Change:
-    kind: ChangeKind
-    customer_id: str
-    order_id: str
-    line: int | None = None
-    before: Any = None
-    after: Any = None
+class Change(admin.Change):
+    """A step in Partner Center's words: customerId, orderId, lineItemNumber."""
 
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "kind": self.kind,
-            "customerId": self.customer_id,
-            "orderId": self.order_id,
-            "lineItemNumber": self.line,
-            "before": self.before,
-            "after": self.after,
-        }
+    __slots__ = ()
+    KEYS = ("customerId", "orderId", "lineItemNumber")
 
 
 def seed(

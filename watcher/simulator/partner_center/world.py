@@ -24,14 +24,13 @@ import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
 from aiohttp import web
 
 from watcher.simulator.partner_center import orders as pc_orders
 from watcher.simulator.partner_center.orders import ApiError
-from watcher.simulator.requestlog import RequestLog
-from watcher.simulator.server import Clock, Credentials, World, utc_now
+from watcher.simulator.server import Clock, Credentials, Tuning, World, utc_now
 
 NAME = "partner_center"
 PARTNER_TENANT = "6a7f0b7e-2c51-4cf8-9a5e-5b0f8a7c1d23"
@@ -43,7 +42,6 @@ RESOURCE = "https://api.partnercenter.microsoft.com"
 APP_TOKEN_TTL_S = 3600
 USER_TOKEN_TTL_S = 3599
 DEFAULT_LISTING_LAG_S = 120.0
-TRACE_HEADERS = ("MS-RequestId", "MS-CorrelationId")
 TokenKind = Literal["app", "user"]
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -59,27 +57,27 @@ class StoredOrder:
 class PartnerCenterState(World[TokenKind]):
     """Customers -> orders and the listing lag, besides what every world has."""
 
+    ACCEPTS = CREDENTIALS
+    TOKEN_TTL_S = APP_TOKEN_TTL_S
+    TRACE_HEADERS = ("MS-RequestId", "MS-CorrelationId")
+    CREDENTIAL_HEADERS = ("Authorization",)
+
     def __init__(
         self,
         clock: Clock = utc_now,
         rng: random.Random | None = None,
         *,
         listing_lag_s: float = DEFAULT_LISTING_LAG_S,
-        request_log_max_entries: int = 10_000,
+        **tuning: Unpack[Tuning],
     ) -> None:
-        requests = RequestLog(
-            trace_headers=TRACE_HEADERS,
-            credential_headers=("Authorization",),
-            max_entries=request_log_max_entries,
-        )
-        super().__init__(clock, rng, credentials=CREDENTIALS, requests=requests)
+        super().__init__(clock, rng, **tuning)
         self.listing_lag_s = listing_lag_s
         self._customers: dict[str, dict[str, StoredOrder]] = {}
         self._next_order = 1
 
     def issue_token(self, kind: TokenKind) -> tuple[str, int]:
         """A new access token of `kind` and its lifetime in seconds."""
-        ttl_s = APP_TOKEN_TTL_S if kind == "app" else USER_TOKEN_TTL_S
+        ttl_s = self.token_ttl_s if kind == "app" else USER_TOKEN_TTL_S
         token = f"eyJ0eXAiOiJKV1Qi.{self.rng.getrandbits(256):064x}"
         self.tokens.add(token, ttl_s=ttl_s, kind=kind)
         return token, ttl_s

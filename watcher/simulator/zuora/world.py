@@ -21,12 +21,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from itertools import count
-from typing import Any
+from typing import Any, Unpack
 
 from aiohttp import web
 
-from watcher.simulator.requestlog import RequestLog
-from watcher.simulator.server import Clock, Credentials, World, utc_now
+from watcher.simulator.server import Clock, Credentials, Tuning, World, utc_now
 from watcher.simulator.zuora import edits, listing
 from watcher.simulator.zuora import orders as zuora_orders
 from watcher.simulator.zuora.orders import ApiError, Ids
@@ -35,7 +34,6 @@ NAME = "zuora"
 CLIENT_ID = "sim-zuora-client"
 CLIENT_SECRET = "sim-zuora-secret"
 CREDENTIALS = Credentials(CLIENT_ID, CLIENT_SECRET)
-DEFAULT_TOKEN_TTL_S = 3599
 # The tenant's API limit: 50,000 requests a minute.
 DEFAULT_RATE_LIMIT = 50_000
 DEFAULT_RATE_WINDOW_S = 60
@@ -111,26 +109,24 @@ class VendorErrors:
 class ZuoraState(World[str]):
     """Accounts -> orders, the rate budget, queued errors, track ids, besides the common."""
 
+    ACCEPTS = CREDENTIALS
+    TOKEN_TTL_S = 3599
+    TRACE_HEADERS = ("zuora-track-id",)
+    CREDENTIAL_HEADERS = ("Authorization",)
+
     def __init__(
         self,
         clock: Clock = utc_now,
         rng: random.Random | None = None,
         *,
-        token_ttl_s: int = DEFAULT_TOKEN_TTL_S,
         rate_limit: int = DEFAULT_RATE_LIMIT,
         rate_window_s: int = DEFAULT_RATE_WINDOW_S,
-        request_log_max_entries: int = 10_000,
+        **tuning: Unpack[Tuning],
     ) -> None:
-        requests = RequestLog(
-            max_entries=request_log_max_entries,
-            trace_headers=("zuora-track-id",),
-            credential_headers=("Authorization",),
-        )
-        super().__init__(clock, rng, credentials=CREDENTIALS, requests=requests)
-        self.token_ttl_s = token_ttl_s
+        super().__init__(clock, rng, **tuning)
         self.rate = RateBudget(clock, limit=rate_limit, window_s=rate_window_s)
         self.errors = VendorErrors()
-        self.track_ids: deque[str | None] = deque(maxlen=request_log_max_entries)
+        self.track_ids: deque[str | None] = deque(maxlen=self.requests.max_entries)
         self.list_shape: listing.ListShape = "object"
         self.nested_page_size = listing.DEFAULT_PAGE_SIZE
         self._accounts: dict[str, list[str]] = {}
