@@ -143,6 +143,28 @@ async def body(request: web.Request) -> object:
         return None
 
 
+class Checks:
+    """The checks of an admin body that vendors word alike, each failing with its 400."""
+
+    def __init__(self, invalid: Callable[[str], VendorError]) -> None:
+        self._invalid = invalid
+
+    def text(self, value: object, name: str) -> str:
+        if not isinstance(value, str):
+            raise self._invalid(f"{name} must be a string, not {value!r}")
+        return value
+
+    def items(self, value: object, name: str) -> list[Any]:
+        if not isinstance(value, list):
+            raise self._invalid(f"{name} must be a list")
+        return value
+
+    def mapping(self, value: object) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            raise self._invalid(f"expected a JSON object, got {value!r}")
+        return value
+
+
 def answer(produce: Callable[[], Any], *, headers: Mapping[str, str] | None = None) -> web.Response:
     """200 with what `produce` makes; a VendorError on the way becomes the vendor's reply."""
     try:

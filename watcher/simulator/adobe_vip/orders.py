@@ -44,6 +44,10 @@ def invalid(message: str) -> ApiError:
     return ApiError(400, "invalid-request", message)
 
 
+_CHECKS = admin.Checks(invalid)
+_text, _list, _mapping = _CHECKS.text, _CHECKS.items, _CHECKS.mapping
+
+
 def format_time(moment: datetime) -> str:
     """Adobe's timestamp form: UTC, whole seconds, trailing Z."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -170,22 +174,4 @@ def _number(value: object) -> int:
 def _quantity(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         raise invalid(f"quantity must be a non-negative integer, not {value!r}")
-    return value
-
-
-def _text(value: object, name: str) -> str:
-    if not isinstance(value, str):
-        raise invalid(f"{name} must be a string, not {value!r}")
-    return value
-
-
-def _list(value: object, name: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise invalid(f"{name} must be a list")
-    return value
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise invalid(f"expected a JSON object, got {value!r}")
     return value

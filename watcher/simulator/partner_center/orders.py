@@ -68,6 +68,10 @@ def invalid(message: str) -> ApiError:
     return ApiError(400, "invalid-request", message)
 
 
+_CHECKS = admin.Checks(invalid)
+_text, _list, _mapping = _CHECKS.text, _CHECKS.items, _CHECKS.mapping
+
+
 def format_time(moment: datetime) -> str:
     """Partner Center's timestamp form: UTC with seven fractional digits and a Z."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0Z"
@@ -228,21 +232,3 @@ def _line_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
 def _status(value: object) -> str:
     # Any text is accepted so tests can serve values the documentation does not list.
     return _text(value, "status")
-
-
-def _text(value: object, name: str) -> str:
-    if not isinstance(value, str):
-        raise invalid(f"{name} must be a string, not {value!r}")
-    return value
-
-
-def _list(value: object, name: str) -> list[Any]:
-    if not isinstance(value, list):
-        raise invalid(f"{name} must be a list")
-    return value
-
-
-def _mapping(value: object) -> Mapping[str, Any]:
-    if not isinstance(value, Mapping):
-        raise invalid(f"expected a JSON object, got {value!r}")
-    return value

@@ -21,13 +21,12 @@ revocation, a scenario step) come with the server.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
 
 from watcher.simulator import admin
-from watcher.simulator.zuora.orders import ApiError, invalid
+from watcher.simulator.zuora.orders import ApiError, expect_object, expect_text, invalid
 from watcher.simulator.zuora.world import STATE, ZuoraState
 
 _ADMIN = admin.Admin(STATE)
@@ -74,13 +73,15 @@ async def _queue_error(request: web.Request) -> web.Response:
     raw = await admin.body(request)
 
     def act(state: ZuoraState) -> tuple[int, Any]:
-        body = _object(raw)
+        body = expect_object(raw, "body")
         status = _int(body.get("status", 400), "status", low=400, high=599)
         error = ApiError(
             status,
-            _text(body.get("type", "bad_request"), "type"),
-            code=_text(body.get("code", "invalid_request"), "code"),
-            message=_text(body.get("message", "The request could not be processed"), "message"),
+            expect_text(body.get("type", "bad_request"), "type"),
+            code=expect_text(body.get("code", "invalid_request"), "code"),
+            message=expect_text(
+                body.get("message", "The request could not be processed"), "message"
+            ),
             parameter=body.get("parameter"),
             retryable=bool(body.get("retryable", False)),
         )
@@ -99,7 +100,7 @@ async def _rate_limit(request: web.Request) -> web.Response:
     raw = await admin.body(request)
 
     def act(state: ZuoraState) -> tuple[int, Any]:
-        body = _object(raw)
+        body = expect_object(raw, "body")
         limit = _int(body.get("limit", state.rate.limit), "limit", low=0, high=10**9)
         window_s = _int(body.get("window_s", state.rate.window_s), "window_s", low=1, high=86_400)
         remaining = body.get("remaining")
@@ -115,7 +116,7 @@ async def _shape(request: web.Request) -> web.Response:
     raw = await admin.body(request)
 
     def act(state: ZuoraState) -> tuple[int, Any]:
-        body = _object(raw)
+        body = expect_object(raw, "body")
         shape = body.get("list_shape", state.list_shape)
         if shape not in _SHAPES:
             raise invalid("list_shape must be object or array", parameter="list_shape")
@@ -140,19 +141,7 @@ async def _clear_track_ids(request: web.Request) -> web.Response:
     return _ADMIN.run(request, act)
 
 
-def _object(body: object) -> Mapping[str, Any]:
-    if not isinstance(body, Mapping):
-        raise invalid("the body must be a JSON object")
-    return body
-
-
 def _int(value: object, name: str, *, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise invalid(f"{name} must be an integer from {low} to {high}", parameter=name)
-    return value
-
-
-def _text(value: object, name: str) -> str:
-    if not isinstance(value, str):
-        raise invalid(f"{name} must be a string", parameter=name)
     return value
