@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import abc
 import random
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
@@ -153,6 +153,12 @@ class Checks:
         if not isinstance(value, str):
             raise self._invalid(f"{name} must be a string, not {value!r}")
         return value
+
+    def texts(self, fields: Mapping[str, Any], names: Iterable[str]) -> None:
+        """Each of `names` that `fields` has is a string."""
+        for name in names:
+            if name in fields:
+                self.text(fields[name], name)
 
     def items(self, value: object, name: str) -> list[Any]:
         if not isinstance(value, list):

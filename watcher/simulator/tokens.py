@@ -48,8 +48,7 @@ class TokenBook(Generic[K]):
 
     def revoke_all(self) -> int:
         """Drop every token; how many there were."""
-        revoked = len(self._issued)
-        self._issued.clear()
+        revoked, self._issued = len(self._issued), {}
         return revoked
 
 

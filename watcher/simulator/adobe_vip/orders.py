@@ -149,17 +149,13 @@ def _known(lines: dict[int, dict[str, Any]], number: object) -> dict[str, Any]:
 
 def _order_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     kept = {k: v for k, v in fields.items() if k not in IMMUTABLE_FIELDS and k != "lineItems"}
-    for key in _ORDER_TEXT_FIELDS:
-        if key in kept:
-            _text(kept[key], key)
+    _CHECKS.texts(kept, _ORDER_TEXT_FIELDS)
     return kept
 
 
 def _line_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     kept = {k: v for k, v in fields.items() if k != "extLineItemNumber"}
-    for key in _LINE_TEXT_FIELDS:
-        if key in kept:
-            _text(kept[key], key)
+    _CHECKS.texts(kept, _LINE_TEXT_FIELDS)
     if "quantity" in kept:
         _quantity(kept["quantity"])
     return kept

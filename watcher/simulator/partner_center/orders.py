@@ -208,9 +208,7 @@ def _set_provisioning(provisioning: Provisioning, number: int, value: object) ->
 def _order_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     skip = IMMUTABLE_FIELDS | {"lineItems", "listingLagS"}
     kept = {k: v for k, v in fields.items() if k not in skip}
-    for key in _ORDER_TEXT_FIELDS:
-        if key in kept:
-            _text(kept[key], key)
+    _CHECKS.texts(kept, _ORDER_TEXT_FIELDS)
     if "status" in kept:
         _status(kept["status"])
     return kept
@@ -218,9 +216,7 @@ def _order_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
 
 def _line_fields(fields: Mapping[str, Any]) -> dict[str, Any]:
     kept = {k: v for k, v in fields.items() if k not in ("lineItemNumber", "provisioning")}
-    for key in _LINE_TEXT_FIELDS:
-        if key in kept:
-            _text(kept[key], key)
+    _CHECKS.texts(kept, _LINE_TEXT_FIELDS)
     if kept.get("subscriptionId") is not None:
         _text(kept["subscriptionId"], "subscriptionId")
     quantity = kept.get("quantity", 0)
