@@ -185,16 +185,19 @@ def build_subscription(
         "invoice_separately": False,
         "order_number": order["order_number"],
         "custom_fields": {},
-        "subscription_plans": [
-            {
-                "id": plan_id,
-                "plan_id": "8ad0877b83ac56660183ae82d4373c8b",
-                "name": "Recurring Yearly Plan",
-                "subscription_id": subscription_id,
-                "subscription_items": items,
-            }
-        ],
+        "subscription_plans": [_plan(plan_id, subscription_id=subscription_id, items=items)],
     } | _stamps(at or ids.now())
+
+
+def _plan(plan_id: str, *, subscription_id: str, items: list[dict[str, Any]]) -> dict[str, Any]:
+    """The one recurring plan every simulated subscription has."""
+    return {
+        "id": plan_id,
+        "plan_id": "8ad0877b83ac56660183ae82d4373c8b",
+        "name": "Recurring Yearly Plan",
+        "subscription_id": subscription_id,
+        "subscription_items": items,
+    }
 
 
 def build_item(
