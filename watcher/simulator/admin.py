@@ -13,9 +13,11 @@ Center) also share `customer_routes`: create a customer (201, 200 if known ->
 {"customerId": ...}), create an order from a partial one (201), patch one (200); what a
 partial order or a patch may say is the vendor's.
 
-The scenarios share their arithmetic too: `spread` draws seeded orders' creation times
-and whether each is settled, `bumped` a line's changed quantity, both in a fixed order
-from the Random they are given, so seeded worlds replay the same story.
+Admin bodies are checked alike where vendors word their refusals alike (`Checks`, raising
+the vendor's own 400). The scenarios share their `Change` (each vendor names its fields)
+and their arithmetic: `spread` draws seeded orders' creation times and whether each is
+settled, `bumped` a line's changed quantity, both in a fixed order from the Random they
+are given, so seeded worlds replay the same story.
 
 A body that is not JSON reads as None (`body`), which every action rejects as not an object
 with the vendor's 400, so a bad admin call never changes the world.
