@@ -1,8 +1,9 @@
 """The simulator's HTTP servers: one aiohttp application per simulated vendor, and their life.
 
-Every vendor's world is a `World`: the injected clock and Random, the vendor's demo
-`Credentials`, and the generic fault book, request log and token book; a vendor adds its
-customers and orders. A vendor is served as a `VendorApi`: its world, the app key its
+Every vendor's world is a `World`: the injected clock and Random, the demo `Credentials`
+it accepts, and the generic fault book, request log and token book; a vendor adds its
+customers and orders, and a test may tune any world's token lifetime and log size
+(`Tuning`). A vendor is served as a `VendorApi`: its world, the app key its
 routes find the world under, its vendor and admin routes, how it looks on the wire to the
 generic parts (`Wire`: token path, API prefixes faults apply to, error body, truncation)
 and its scenario's step. `build_app` composes the generic parts around a vendor's routes:
@@ -190,11 +191,14 @@ def _world_routes(api: VendorApi[Any]) -> list[web.RouteDef]:
     of the scenario on the world's own clock and Random -> {"changes": [...]}."""
 
     async def revoke(request: web.Request) -> web.Response:
-        return admin.reply({"revoked": api.state.revoke_tokens()})
+        return admin.answer(lambda: {"revoked": api.state.revoke_tokens()})
 
     async def advance(request: web.Request) -> web.Response:
-        changes = api.step(api.state.rng, api.state.clock())
-        return admin.reply({"changes": [change.to_json() for change in changes]})
+        def changes() -> dict[str, Any]:
+            steps = api.step(api.state.rng, api.state.clock())
+            return {"changes": [change.to_json() for change in steps]}
+
+        return admin.answer(changes)
 
     return [web.post("/_admin/tokens/revoke", revoke), web.post("/_admin/advance", advance)]
 
