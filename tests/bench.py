@@ -66,8 +66,8 @@ from watcher.core.ports import Provider
 from watcher.poller import CustomerSync, Poller
 from watcher.providers import sessions
 from watcher.settings import AuthSettings, LimitSettings, SourceSettings
-from watcher.simulator import CLIENT_ID, CLIENT_SECRET
-from watcher.simulator.adobe_vip import TOKEN_PATH
+from watcher.simulator.adobe_vip.routes import TOKEN_PATH
+from watcher.simulator.adobe_vip.world import CLIENT_ID, CLIENT_SECRET
 
 HOST = "127.0.0.1"
 SOURCE = "adobe-bench"

@@ -15,9 +15,10 @@ from typing import Any, Protocol
 import aio_pika
 import orjson
 
+from tests.plugins.simulator import AdobeSimulator
 from watcher import store
 from watcher.settings import Settings, from_mapping
-from watcher.simulator import CLIENT_ID, CLIENT_SECRET, AdobeSimulator
+from watcher.simulator.adobe_vip.world import CLIENT_ID, CLIENT_SECRET
 
 SOURCE = "adobe-e2e"
 QUEUE = "e2e-orders"

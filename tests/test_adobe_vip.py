@@ -23,6 +23,7 @@ from tests.plugins.simulator import (
     SIM_CUSTOMERS,
     SIM_NOW,
     SIM_ORDERS_PER_CUSTOMER,
+    AdobeSimulator,
     ManualClock,
     SimAdmin,
 )
@@ -37,8 +38,8 @@ from watcher.core.ports import Provider
 from watcher.providers import connect
 from watcher.providers.adobe_vip import mapping
 from watcher.settings import AuthSettings, SourceSettings
-from watcher.simulator import CLIENT_ID, CLIENT_SECRET, AdobeSimulator
-from watcher.simulator.adobe_vip import TOKEN_PATH
+from watcher.simulator.adobe_vip.routes import TOKEN_PATH
+from watcher.simulator.adobe_vip.world import CLIENT_ID, CLIENT_SECRET
 
 NOW = datetime(2026, 11, 24, 12, 0, 0, tzinfo=UTC)
 

@@ -29,7 +29,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from tests import harness
-from tests.plugins.simulator import SIM_CUSTOMERS
+from tests.plugins.simulator import SIM_CUSTOMERS, AdobeSimulator
 from tests.test_cli import closed_port, run_cli
 from watcher import app, service, web
 from watcher.bus import unroutable
@@ -40,7 +40,6 @@ from watcher.core.models import Order
 from watcher.core.ports import OutboxRecord
 from watcher.providers import guard
 from watcher.settings import AmqpSettings, Settings, SourceSettings, from_mapping
-from watcher.simulator import AdobeSimulator
 
 CUSTOMERS = list(SIM_CUSTOMERS)
 ORDERS = 10

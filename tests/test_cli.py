@@ -24,9 +24,9 @@ from typing import Any
 import orjson
 import pytest
 
-from tests.plugins.simulator import SIM_CUSTOMERS, SimAdmin
+from tests.plugins.simulator import SIM_CUSTOMERS, AdobeSimulator, SimAdmin
 from watcher import cli, store
-from watcher.simulator import CLIENT_ID, CLIENT_SECRET, AdobeSimulator
+from watcher.simulator.adobe_vip.world import CLIENT_ID, CLIENT_SECRET
 
 CUSTOMER = SIM_CUSTOMERS[0]
 FILE_SECRET = "file-secret-Zq81"

@@ -18,8 +18,7 @@ import orjson
 import pytest
 
 from tests import harness
-from tests.plugins.simulator import SimAdmin
-from watcher.simulator import AdobeSimulator
+from tests.plugins.simulator import AdobeSimulator, SimAdmin
 
 CUSTOMERS = ["1000000001", "1000000002"]
 pytestmark = pytest.mark.timeout(120)

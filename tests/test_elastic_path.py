@@ -45,7 +45,7 @@ from watcher.providers.elastic_path import mapping, replies
 from watcher.settings import (
     AuthSettings,
 )
-from watcher.simulator.elastic_path import CLIENT_ID, CLIENT_SECRET
+from watcher.simulator.elastic_path.world import CLIENT_ID, CLIENT_SECRET
 from watcher.vendors import ElasticPathOptions
 
 CUSTOMER = EP_CUSTOMERS[0]

@@ -30,10 +30,10 @@ from tests.plugins.elastic_path import (
     EpSimulator,
 )
 from tests.plugins.simulator import SIM_NOW, ManualClock
-from watcher.simulator import elastic_path_listing as listing
-from watcher.simulator import elastic_path_scenario
-from watcher.simulator.elastic_path import CLIENT_ID, CLIENT_SECRET, ElasticPathState
-from watcher.simulator.elastic_path_orders import ApiError
+from watcher.simulator.elastic_path import listing
+from watcher.simulator.elastic_path import scenario as elastic_path_scenario
+from watcher.simulator.elastic_path.orders import ApiError
+from watcher.simulator.elastic_path.world import CLIENT_ID, CLIENT_SECRET, ElasticPathState
 
 ORDERS = Spec.load("elasticpath/cartsorders.openapi.yaml")
 AUTH = Spec.load("elasticpath/authentication.openapi.yaml")

@@ -15,10 +15,9 @@ from pathlib import Path
 import pytest
 
 from tests import harness
-from tests.plugins.simulator import SimAdmin
+from tests.plugins.simulator import AdobeSimulator, SimAdmin
 from watcher import app
 from watcher.settings import Settings
-from watcher.simulator import AdobeSimulator
 
 CUSTOMERS = ["1000000001", "1000000002"]
 OPEN_ORDER = ("1000000001", "5120000001")

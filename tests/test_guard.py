@@ -20,12 +20,12 @@ import aiohttp
 import pytest
 from pydantic import SecretStr
 
-from tests.plugins.simulator import SIM_CUSTOMERS, SIM_NOW, SimAdmin
+from tests.plugins.simulator import SIM_CUSTOMERS, SIM_NOW, AdobeSimulator, SimAdmin
 from watcher.core.errors import PermanentProviderError, TransientProviderError
 from watcher.core.models import Order
 from watcher.providers import connect, guard
 from watcher.settings import AuthSettings, LimitSettings, RetrySettings, SourceSettings
-from watcher.simulator import CLIENT_ID, CLIENT_SECRET, AdobeSimulator
+from watcher.simulator.adobe_vip.world import CLIENT_ID, CLIENT_SECRET
 
 pytestmark = pytest.mark.timeout(15)
 
@@ -100,6 +100,18 @@ async def test_beyond_the_burst_requests_are_spaced_at_the_rate() -> None:
 
     assert times == [1000.0, 1000.0, 1000.25, 1000.5, 1000.75]
     assert sleep.delays == [0.25, 0.25, 0.25]
+
+
+async def test_a_rate_not_exact_in_binary_still_grants_after_one_wait() -> None:
+    # At 20/s a refill can land a hair under one token; the limiter must not then wait
+    # a few attoseconds forever on a clock that cannot move by that little.
+    bucket, sleep = limiter(FakeMonotonic(), rate_per_s=20.0, burst=1)
+
+    async with asyncio.timeout(1):
+        for _ in range(5):
+            await bucket.acquire()
+
+    assert sleep.delays == [pytest.approx(0.05)] * 4
 
 
 async def test_tokens_refill_over_time() -> None:
@@ -598,13 +610,13 @@ async def test_the_limiter_spaces_vendor_requests(
         created = (SIM_NOW - timedelta(hours=hours)).strftime("%Y-%m-%dT%H:%M:%SZ")
         await sim_admin.create_order(PAGED_CUSTOMER, {"creationDate": created})
     source = adobe_source(adobe_sim, limits=LimitSettings(rate_per_s=20.0, burst=1), page_size=2)
-    adapter = connect.adapter(source, session, rng=random.Random(3))
+    clock = FakeMonotonic()
+    sleep = ClockSleep(clock)
+    adapter = connect.adapter(source, session, rng=random.Random(3), sleep=sleep, clock=clock)
 
     assert len(await adapter.fetch_orders(PAGED_CUSTOMER, since=None)) == 7
 
-    stamps = [call["at"] for call in await api_calls(sim_admin)]
-    pages = len(stamps)
-    assert pages == 4
-    # The log stamps a request once the simulator has handled it, so a slower first page
-    # can shorten the measured span by a little; unlimited, the four pages take a few ms.
-    assert stamps[-1] - stamps[0] >= (pages - 1) / 20 - 0.005
+    # One token at a time, 20 a second: the token call goes at once, each of the four
+    # pages waits its 50 ms for the next token.
+    assert len(await api_calls(sim_admin)) == 4
+    assert sleep.delays == [pytest.approx(0.05)] * 4

@@ -17,12 +17,12 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from pydantic import SecretStr
 
-from tests.plugins.simulator import SIM_CUSTOMERS, SimAdmin
+from tests.plugins.simulator import SIM_CUSTOMERS, AdobeSimulator, SimAdmin
 from watcher import app
 from watcher.metrics import ENDPOINTS, Metrics, endpoint, version
 from watcher.providers import connect, sessions
 from watcher.settings import AuthSettings, RetrySettings, SourceSettings
-from watcher.simulator import CLIENT_ID, CLIENT_SECRET, AdobeSimulator
+from watcher.simulator.adobe_vip.world import CLIENT_ID, CLIENT_SECRET
 
 SOURCE = "adobe-metrics"
 NOW = 1_790_000_000.0

@@ -31,7 +31,8 @@ from watcher.settings import (
     AuthSettings,
     SourceSettings,
 )
-from watcher.simulator.partner_center import CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN, TOKEN_PATH
+from watcher.simulator.partner_center.routes import TOKEN_PATH
+from watcher.simulator.partner_center.world import CLIENT_ID, CLIENT_SECRET, REFRESH_TOKEN
 from watcher.vendors import PartnerCenterOptions, named
 
 pytestmark = pytest.mark.timeout(10)

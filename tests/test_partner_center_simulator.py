@@ -15,8 +15,10 @@ import pytest
 
 from tests.plugins.partner_center import PcAdmin, PcSimulator
 from tests.plugins.simulator import SIM_NOW, ManualClock
-from watcher.simulator import partner_center, partner_center_scenario
-from watcher.simulator.partner_center import (
+from watcher.simulator import partner_center
+from watcher.simulator.partner_center import routes
+from watcher.simulator.partner_center import scenario as partner_center_scenario
+from watcher.simulator.partner_center.world import (
     CLIENT_ID,
     CLIENT_SECRET,
     REFRESH_TOKEN,
@@ -266,4 +268,4 @@ async def test_advance_over_http_reports_its_changes(pc_admin: PcAdmin) -> None:
 def test_the_vendor_api_is_named_partner_center() -> None:
     api = partner_center.api(PartnerCenterState())
     assert api.name == partner_center.NAME == "partner_center"
-    assert api.token_path == partner_center.TOKEN_PATH
+    assert api.wire.token_path == routes.TOKEN_PATH

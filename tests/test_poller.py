@@ -26,7 +26,7 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
-from tests.plugins.simulator import SIM_CUSTOMERS, SIM_NOW, ManualClock, SimAdmin
+from tests.plugins.simulator import SIM_CUSTOMERS, SIM_NOW, AdobeSimulator, ManualClock, SimAdmin
 from watcher import store
 from watcher.core.errors import PermanentProviderError, TransientProviderError
 from watcher.core.events import OrderStatusChanged, Value
@@ -35,7 +35,7 @@ from watcher.core.ports import OutboxRecord, PollState, Provider, Store
 from watcher.poller import CustomerSync, Poller, summary
 from watcher.providers import connect
 from watcher.settings import AuthSettings, RetrySettings, SourceSettings
-from watcher.simulator import CLIENT_ID, CLIENT_SECRET, AdobeSimulator
+from watcher.simulator.adobe_vip.world import CLIENT_ID, CLIENT_SECRET
 
 SOURCE = "adobe-test"
 CUSTOMER, OTHER = SIM_CUSTOMERS

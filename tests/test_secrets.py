@@ -23,8 +23,9 @@ import pytest
 from tests import harness
 from tests.plugins.partner_center import PcSimulator
 from tests.plugins.rabbit import Broker
-from tests.plugins.simulator import SimAdmin
-from watcher.simulator import AdobeSimulator, adobe_vip, partner_center_world
+from tests.plugins.simulator import AdobeSimulator, SimAdmin
+from watcher.simulator.adobe_vip import world as adobe_vip
+from watcher.simulator.partner_center import world as partner_center_world
 
 pytestmark = pytest.mark.timeout(90)
 AMQP_USER, AMQP_PASSWORD = "watcher", "amqp-Pa55word-7c1e"

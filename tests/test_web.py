@@ -26,7 +26,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests import harness
-from tests.plugins.simulator import SIM_CUSTOMERS, SimAdmin
+from tests.plugins.simulator import SIM_CUSTOMERS, AdobeSimulator, SimAdmin
 from watcher import app, web
 from watcher.bus import unroutable
 from watcher.bus.publisher import Publisher
@@ -34,7 +34,6 @@ from watcher.core.errors import ConfigError
 from watcher.core.ports import OutboxRecord
 from watcher.metrics import Metrics
 from watcher.settings import AmqpSettings, Settings, from_mapping
-from watcher.simulator import AdobeSimulator
 
 SOURCE = harness.SOURCE
 CUSTOMERS = list(SIM_CUSTOMERS)

@@ -35,7 +35,7 @@ from watcher.providers import connect, translate
 from watcher.providers.reply import Reply
 from watcher.providers.zuora import DIALECT, mapping, replies
 from watcher.settings import AuthSettings
-from watcher.simulator.zuora_world import CLIENT_ID, CLIENT_SECRET
+from watcher.simulator.zuora.world import CLIENT_ID, CLIENT_SECRET
 
 ACCOUNT = ZUORA_ACCOUNTS[0]
 NEW_ACCOUNT = "2c92c0f8ffffffffffffffffffffffff"

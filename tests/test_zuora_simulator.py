@@ -20,8 +20,8 @@ import pytest
 from tests.openapi import Spec
 from tests.plugins.simulator import SIM_NOW
 from tests.plugins.zuora import ZUORA_ACCOUNTS, ZuoraAdmin, ZuoraSimulator
-from watcher.simulator import zuora_scenario
-from watcher.simulator.zuora_world import ZuoraState
+from watcher.simulator.zuora import scenario as zuora_scenario
+from watcher.simulator.zuora.world import ZuoraState
 
 ACCOUNT = ZUORA_ACCOUNTS[0]
 EXPAND_ALL = [

@@ -26,26 +26,17 @@ from watcher.poller import CustomerSync, Poller
 from watcher.providers import sessions
 from watcher.settings import AuthSettings, RetrySettings, SourceSettings
 from watcher.simulator import (
+    Credentials,
     Simulator,
     VendorApi,
-    adobe,
     adobe_vip,
     elastic_path,
-    elastic_path_scenario,
-    elastic_path_world,
     partner_center,
-    partner_center_scenario,
-    partner_center_world,
-    scenario,
-    server,
+    serve_forever,
     zuora,
-    zuora_scenario,
-    zuora_world,
 )
 
 ORDERS_PER_CUSTOMER = 4
-# The real Partner Center can take 15 minutes to list a new order; the demo waits seconds.
-DEMO_LISTING_LAG_S = 5.0
 # Orders pending longer than this are reported stuck, so the demo shows order.stuck too.
 DEMO_STUCK_AFTER_S = 30.0
 
@@ -56,46 +47,34 @@ class Vendor:
 
     title: str
     provider: str
-    world: Callable[[int, int, datetime], tuple[VendorApi[Any], list[str]]]
+    world: Callable[[int, int, datetime], World]
     auth: Callable[[Simulator[Any]], AuthSettings]
 
 
-def _adobe(customers: int, orders: int, now: datetime) -> tuple[VendorApi[Any], list[str]]:
-    state = adobe_vip.AdobeVipState(rng=random.Random(7))
-    ids = scenario.seed(state, customers=customers, orders_per_customer=orders, now=now)
-    return adobe.api(state), ids
+World = tuple[VendorApi[Any], list[str]]
 
 
-def _partner_center(customers: int, orders: int, now: datetime) -> tuple[VendorApi[Any], list[str]]:
-    state = partner_center_world.PartnerCenterState(
-        rng=random.Random(7), listing_lag_s=DEMO_LISTING_LAG_S
-    )
-    ids = partner_center_scenario.seed(
-        state, customers=customers, orders_per_customer=orders, now=now
-    )
-    return partner_center.api(state), ids
+def _seeded(seeded: Callable[..., World]) -> Callable[[int, int, datetime], World]:
+    """A vendor package's seeded world, the same on every run (its Random is seeded alike)."""
+
+    def world(customers: int, orders: int, now: datetime) -> World:
+        return seeded(
+            customers=customers, orders_per_customer=orders, now=now, rng=random.Random(7)
+        )
+
+    return world
 
 
-def _elastic_path(customers: int, orders: int, now: datetime) -> tuple[VendorApi[Any], list[str]]:
-    state = elastic_path_world.ElasticPathState(rng=random.Random(7))
-    ids = elastic_path_scenario.seed(
-        state, customers=customers, orders_per_customer=orders, now=now
-    )
-    return elastic_path.api(state), ids
+def _credentials(credentials: Credentials) -> Callable[[Simulator[Any]], AuthSettings]:
+    refresh = credentials.refresh_token
+    extra = {} if refresh is None else {"refresh_token": SecretStr(refresh)}
 
-
-def _zuora(customers: int, orders: int, now: datetime) -> tuple[VendorApi[Any], list[str]]:
-    state = zuora_world.ZuoraState(rng=random.Random(7))
-    ids = zuora_scenario.seed(state, accounts=customers, orders_per_account=orders, now=now)
-    return zuora.api(state), ids
-
-
-def _credentials(
-    client_id: str, secret: str, **extra: Any
-) -> Callable[[Simulator[Any]], AuthSettings]:
     def auth(sim: Simulator[Any]) -> AuthSettings:
         return AuthSettings(
-            token_url=sim.token_url, client_id=client_id, client_secret=SecretStr(secret), **extra
+            token_url=sim.token_url,
+            client_id=credentials.client_id,
+            client_secret=SecretStr(credentials.client_secret),
+            **extra,
         )
 
     return auth
@@ -104,31 +83,27 @@ def _credentials(
 VENDORS: tuple[Vendor, ...] = (
     Vendor(
         "Adobe VIP Marketplace",
-        "adobe_vip",
-        _adobe,
-        _credentials(adobe_vip.CLIENT_ID, adobe_vip.CLIENT_SECRET),
+        adobe_vip.NAME,
+        _seeded(adobe_vip.seeded),
+        _credentials(adobe_vip.CREDENTIALS),
     ),
     Vendor(
         "Microsoft Partner Center",
-        "partner_center",
-        _partner_center,
-        _credentials(
-            partner_center_world.CLIENT_ID,
-            partner_center_world.CLIENT_SECRET,
-            refresh_token=SecretStr(partner_center_world.REFRESH_TOKEN),
-        ),
+        partner_center.NAME,
+        _seeded(partner_center.seeded),
+        _credentials(partner_center.CREDENTIALS),
     ),
     Vendor(
         "Elastic Path Commerce Cloud",
-        "elastic_path",
-        _elastic_path,
-        _credentials(elastic_path_world.CLIENT_ID, elastic_path_world.CLIENT_SECRET),
+        elastic_path.NAME,
+        _seeded(elastic_path.seeded),
+        _credentials(elastic_path.CREDENTIALS),
     ),
     Vendor(
         "Zuora",
-        "zuora",
-        _zuora,
-        _credentials(zuora_world.CLIENT_ID, zuora_world.CLIENT_SECRET),
+        zuora.NAME,
+        _seeded(zuora.seeded),
+        _credentials(zuora.CREDENTIALS),
     ),
 )
 
@@ -146,9 +121,7 @@ async def run(
     ready: asyncio.Future[list[Simulator[Any]]] = asyncio.get_running_loop().create_future()
     async with asyncio.TaskGroup() as group:
         simulators = group.create_task(
-            server.serve_forever(
-                [api for api, _ in worlds], tick_s=tick_s, on_ready=ready.set_result
-            )
+            serve_forever([api for api, _ in worlds], tick_s=tick_s, on_ready=ready.set_result)
         )
         sims = await ready
         sources = []
@@ -267,6 +240,6 @@ async def simulate(
             print(f"{vendor.title}: {sim.base_url} (token {sim.token_url})", flush=True)
             print(f"  customers: {_span(ids)}", flush=True)
 
-    await server.serve_forever(
+    await serve_forever(
         [api for api, _ in worlds], host=host, port=port, tick_s=tick_s or None, on_ready=announce
     )

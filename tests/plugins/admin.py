@@ -16,7 +16,7 @@ from typing import Any
 
 import aiohttp
 
-from watcher.simulator.server import Simulator
+from watcher.simulator import Simulator
 
 
 class SimulatorAdmin:

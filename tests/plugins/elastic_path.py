@@ -4,7 +4,7 @@
   test on the shared `sim_clock`; `.base_url`, `.token_url` (/oauth/access_token), `.state`.
 - `ep_admin`: `EpAdmin`, the simulator's admin API over HTTP, plus `token()`.
 
-Credentials: `watcher.simulator.elastic_path.CLIENT_ID` / `CLIENT_SECRET`.
+Credentials: `watcher.simulator.elastic_path.CREDENTIALS`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ import pytest
 
 from tests.plugins.admin import SimulatorAdmin
 from tests.plugins.simulator import SIM_NOW, ManualClock
-from watcher.simulator import elastic_path, elastic_path_scenario
-from watcher.simulator.elastic_path import CLIENT_ID, CLIENT_SECRET, ElasticPathState
-from watcher.simulator.server import Simulator, running
+from watcher.simulator import Simulator, elastic_path, running
+from watcher.simulator.elastic_path import scenario as elastic_path_scenario
+from watcher.simulator.elastic_path.world import CLIENT_ID, CLIENT_SECRET, ElasticPathState
 
 EpSimulator = Simulator[ElasticPathState]
 EP_CUSTOMERS = ("6513270e-269e-4d37-b2a7-4de452e6b438", "d23f0824-128b-4f33-8c5c-7fd0a6a3a450")

@@ -5,8 +5,8 @@
 - `pc_admin`: `PcAdmin`, the simulator's admin API over HTTP, plus `token(kind)`.
 - `pc_customer`: the first seeded customer's tenant id.
 
-Credentials: `watcher.simulator.partner_center.CLIENT_ID`, `CLIENT_SECRET`, and
-`REFRESH_TOKEN` for app+user; the resource is `RESOURCE`.
+Credentials: `watcher.simulator.partner_center.CREDENTIALS`, its refresh token for
+app+user; the resource is `world.RESOURCE`.
 """
 
 from __future__ import annotations
@@ -20,9 +20,10 @@ import pytest
 
 from tests.plugins.admin import SimulatorAdmin
 from tests.plugins.simulator import SIM_NOW, ManualClock
-from watcher.simulator import partner_center, partner_center_scenario
-from watcher.simulator.partner_center import PartnerCenterState
-from watcher.simulator.server import Simulator, running
+from watcher.simulator import Simulator, partner_center, running
+from watcher.simulator.partner_center import scenario as partner_center_scenario
+from watcher.simulator.partner_center import world
+from watcher.simulator.partner_center.world import PartnerCenterState
 
 PC_CUSTOMERS = 2
 PC_ORDERS_PER_CUSTOMER = 5
@@ -53,10 +54,10 @@ class PcAdmin(SimulatorAdmin):
 
     async def token(self, kind: str = "app") -> str:
         """A fresh access token: "app" (client credentials) or "user" (refresh token)."""
-        form = {"client_id": partner_center.CLIENT_ID}
-        form |= {"client_secret": partner_center.CLIENT_SECRET, "resource": partner_center.RESOURCE}
+        form = {"client_id": world.CLIENT_ID}
+        form |= {"client_secret": world.CLIENT_SECRET, "resource": world.RESOURCE}
         if kind == "user":
-            form |= {"grant_type": "refresh_token", "refresh_token": partner_center.REFRESH_TOKEN}
+            form |= {"grant_type": "refresh_token", "refresh_token": world.REFRESH_TOKEN}
         else:
             form["grant_type"] = "client_credentials"
         return await self._token(form)

@@ -1,13 +1,13 @@
 """Pytest fixtures for the bundled vendor simulator, served over real sockets on 127.0.0.1.
 
 - `sim_clock`: a `ManualClock` standing at SIM_NOW; it moves only when a test says so.
-- `adobe_sim`: a running Adobe VIP simulator (`watcher.simulator.AdobeSimulator`) with a fresh,
-  seeded world per test; `.base_url`, `.token_url`, `.state`.
+- `adobe_sim`: a running Adobe VIP simulator (`AdobeSimulator`) with a fresh, seeded world
+  per test; `.base_url`, `.token_url`, `.state`.
 - `sim_admin`: `SimAdmin`, the simulator's admin API over HTTP, plus `token()`.
 - `session`: a plain aiohttp session, for calling any simulator or building an adapter.
 
-Credentials for the vendor API: `watcher.simulator.CLIENT_ID` / `CLIENT_SECRET`; the
-X-Api-Key is the client id.
+Credentials for the vendor API: `watcher.simulator.adobe_vip.CREDENTIALS` (also
+`world.CLIENT_ID` / `CLIENT_SECRET`); the X-Api-Key is the client id.
 """
 
 from __future__ import annotations
@@ -21,19 +21,14 @@ import aiohttp
 import pytest
 
 from tests.plugins.admin import SimulatorAdmin
-from watcher.simulator import (
-    CLIENT_ID,
-    CLIENT_SECRET,
-    AdobeSimulator,
-    AdobeVipState,
-    adobe,
-    running,
-    scenario,
-)
+from watcher.simulator import Simulator, adobe_vip, running
+from watcher.simulator.adobe_vip import scenario
+from watcher.simulator.adobe_vip.world import CLIENT_ID, CLIENT_SECRET, AdobeVipState
 
 SIM_NOW = datetime(2026, 11, 20, 10, 0, tzinfo=UTC)
 SIM_CUSTOMERS = ("1000000001", "1000000002")
 SIM_ORDERS_PER_CUSTOMER = 5
+AdobeSimulator = Simulator[AdobeVipState]
 
 
 class ManualClock:
@@ -107,7 +102,7 @@ async def adobe_sim(sim_clock: ManualClock) -> AsyncIterator[AdobeSimulator]:
         rng_seed=7,
         now=SIM_NOW,
     )
-    async with running(adobe.api(state)) as sim:
+    async with running(adobe_vip.api(state)) as sim:
         yield sim
 
 

@@ -5,7 +5,7 @@
   /oauth/token, `.state` the world. It runs on the shared `sim_clock`.
 - `zuora_admin`: `ZuoraAdmin`, the simulator's admin API over HTTP, plus `token()`.
 
-Credentials: `watcher.simulator.zuora_world.CLIENT_ID` / `CLIENT_SECRET`.
+Credentials: `watcher.simulator.zuora.CREDENTIALS`.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import pytest
 
 from tests.plugins.admin import SimulatorAdmin
 from tests.plugins.simulator import SIM_NOW, ManualClock
-from watcher.simulator import zuora, zuora_scenario
-from watcher.simulator.server import Simulator, running
-from watcher.simulator.zuora_world import CLIENT_ID, CLIENT_SECRET, ZuoraState
+from watcher.simulator import Simulator, running, zuora
+from watcher.simulator.zuora import scenario as zuora_scenario
+from watcher.simulator.zuora.world import CLIENT_ID, CLIENT_SECRET, ZuoraState
 
 ZuoraSimulator = Simulator[ZuoraState]
 ZUORA_ACCOUNTS = (zuora_scenario.account_id(1), zuora_scenario.account_id(2))
@@ -39,7 +39,7 @@ class ZuoraAdmin(SimulatorAdmin):
         return await self._object("POST", f"/_admin/accounts/{account_id}/orders", order)
 
     async def patch_order(self, order: str, patch: Mapping[str, Any]) -> dict[str, Any]:
-        """Apply a patch (see watcher.simulator.zuora_edits) to an order number or id."""
+        """Apply a patch (see watcher.simulator.zuora.edits) to an order number or id."""
         return await self._object("PATCH", f"/_admin/orders/{order}", patch)
 
     async def queue_error(self, **spec: Any) -> dict[str, Any]:

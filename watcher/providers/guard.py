@@ -32,6 +32,9 @@ from watcher.core.ports import Provider
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], float]
+# A wait shorter than this is rounding (a refill that lands a hair under one token), not a
+# wait: sleeping it would not move a clock measured in seconds around 1e3 at all.
+_CLOSE_ENOUGH_S = 1e-9
 Sleep = Callable[[float], Awaitable[None]]
 
 
@@ -58,7 +61,7 @@ class RateLimiter:
     async def acquire(self) -> None:
         """Wait until a request may go out, then take its token."""
         async with self._lock:
-            while (delay_s := self._delay_s()) > 0:
+            while (delay_s := self._delay_s()) > _CLOSE_ENOUGH_S:
                 await self._sleep(delay_s)
             self._tokens -= 1
 

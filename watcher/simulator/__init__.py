@@ -1,30 +1,24 @@
 """The bundled vendor simulator: real HTTP APIs in memory, for tests, benchmarks and the demo.
 
-Layout: the generic parts know no vendor (`faults` for fault injection, `requestlog` for the
-request log, `tokens` for issued tokens, `admin` for the admin plumbing and the routes every
-world shares, `server` for the application and its lifecycle); each vendor brings its world
-and routes (`adobe_vip` with `adobe_orders` and `adobe_listing`, its admin routes in
-`adobe_admin`, and `adobe` tying them into one served `VendorApi`); `scenario` seeds
-worlds and moves orders through their lifecycles.
+Layout: the generic modules know no vendor. `server` serves a vendor (`VendorApi`) and
+defines what every world has (`World`: clock, Random, demo `Credentials`, fault book,
+request log, token book) and how a vendor looks on the wire to the generic parts
+(`Wire`); `faults` injects faults, `requestlog` keeps the request log, `tokens` the
+issued tokens, `admin` the admin plumbing, JSON replies and the scenarios' shared draws.
 
-    state = AdobeVipState(clock, random.Random(1))
-    scenario.seed(state, customers=2, orders_per_customer=5, now=clock())
-    async with server.running(adobe.api(state)) as sim:
+Each vendor is a package named after its provider (`adobe_vip`, `partner_center`,
+`elastic_path`, `zuora`) with the same modules: `world` (its state), `orders` (stored
+orders and their JSON), `routes` (the vendor API), `admin` (admin routes), `scenario`
+(seed and advance), plus `listing` (Adobe, Elastic Path, Zuora: list queries and pages)
+and `edits` (Elastic Path, Zuora: admin create bodies and patches). Every package's
+`__init__` offers the same interface: `NAME`, `CREDENTIALS`, `api(state)` and
+`seeded(customers=, orders_per_customer=, now=, rng=)`.
+
+    api, customer_ids = zuora.seeded(customers=2, orders_per_customer=5, now=now, rng=rng)
+    async with running(api) as sim:
         ...  # sim.base_url, sim.token_url, sim.state
 """
 
-from watcher.simulator.adobe_vip import CLIENT_ID, CLIENT_SECRET, AdobeVipState
-from watcher.simulator.server import Simulator, VendorApi, running, serve_forever
+from watcher.simulator.server import Credentials, Simulator, VendorApi, running, serve_forever
 
-AdobeSimulator = Simulator[AdobeVipState]
-
-__all__ = [
-    "CLIENT_ID",
-    "CLIENT_SECRET",
-    "AdobeSimulator",
-    "AdobeVipState",
-    "Simulator",
-    "VendorApi",
-    "running",
-    "serve_forever",
-]
+__all__ = ["Credentials", "Simulator", "VendorApi", "running", "serve_forever"]

@@ -5,13 +5,19 @@ function of the state that returns (status, JSON-ready payload). `Admin.run` app
 the state stored under the vendor's app key and serialises the reply with orjson; a
 `VendorError` raised on the way becomes that vendor's own error body and status, so the
 error shapes stay with the vendors (Adobe's code/message, Elastic Path's envelope, ...).
+Vendor routes answer the same way (`answer`): what they produce, or the vendor's error.
 
-Two routes mean the same for every world and are built here: `POST /_admin/tokens/revoke`
-(every issued token dies -> {"revoked": n}) and `POST /_admin/advance` (one step of the
-vendor's scenario on the world's own clock and Random -> {"changes": [...]}).
-Worlds keyed by customer (Adobe, Partner Center) also share `customer_routes`: create a
-customer (201, 200 if known -> {"customerId": ...}), create an order from a partial one
-(201), patch one (200); what a partial order or a patch may say is the vendor's.
+The routes that mean the same for every world (token revocation, a scenario step) are
+built by the server around every vendor. Worlds keyed by customer (Adobe, Partner
+Center) also share `customer_routes`: create a customer (201, 200 if known ->
+{"customerId": ...}), create an order from a partial one (201), patch one (200); what a
+partial order or a patch may say is the vendor's.
+
+Admin bodies are checked alike where vendors word their refusals alike (`Checks`, raising
+the vendor's own 400). The scenarios share their `Change` (each vendor names its fields)
+and their arithmetic: `spread` draws seeded orders' creation times and whether each is
+settled, `bumped` a line's changed quantity, both in a fixed order from the Random they
+are given, so seeded worlds replay the same story.
 
 A body that is not JSON reads as None (`body`), which every action rejects as not an object
 with the vendor's 400, so a bad admin call never changes the world.
@@ -21,12 +27,15 @@ from __future__ import annotations
 
 import abc
 import random
-from collections.abc import Callable, Sequence
-from datetime import datetime
-from typing import Any, Generic, Protocol, TypeVar
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 import orjson
 from aiohttp import web
+
+SPREAD_S = int(timedelta(days=20).total_seconds())
 
 
 class VendorError(Exception, abc.ABC):
@@ -39,22 +48,30 @@ class VendorError(Exception, abc.ABC):
         """The vendor's JSON error body for this error."""
 
 
-class World(Protocol):
-    """What the shared routes need of a vendor's state."""
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One scenario step on one order, as the admin API and the demo show it.
 
-    @property
-    def rng(self) -> random.Random: ...
+    Each vendor names the fields its own way in `KEYS` (owner, order, line); an owner key
+    of None leaves the owner out (an Elastic Path order is the store's).
+    """
 
-    def clock(self) -> datetime: ...
+    KEYS: ClassVar[tuple[str | None, str, str]] = ("owner", "order", "line")
+    kind: str
+    owner: str | None
+    order: str
+    line: int | str | None = None
+    before: Any = None
+    after: Any = None
 
-    def revoke_tokens(self) -> int: ...
+    def to_json(self) -> dict[str, Any]:
+        owner, order, line = self.KEYS
+        named = {} if owner is None else {owner: self.owner}
+        ends = {"before": self.before, "after": self.after}
+        return {"kind": self.kind, **named, order: self.order, line: self.line, **ends}
 
 
-class Change(Protocol):
-    def to_json(self) -> Any: ...
-
-
-class CustomerWorld(World, Protocol):
+class CustomerWorld(Protocol):
     """A world whose orders belong to customers the admin creates by id."""
 
     def add_customer(self, customer_id: str) -> bool: ...
@@ -64,25 +81,17 @@ class CustomerWorld(World, Protocol):
     def patch_order(self, customer_id: str, order_id: str, patch: object) -> dict[str, Any]: ...
 
 
-S = TypeVar("S", bound=World)
+S = TypeVar("S")
 C = TypeVar("C", bound=CustomerWorld)
 Action = Callable[[S], tuple[int, Any]]
-Step = Callable[[S, random.Random, datetime], Sequence[Change]]
+Settled = tuple[datetime, bool]
 
 
 class Admin(Generic[S]):
-    """The admin side of one vendor: where its state lives and how its scenario moves."""
+    """The admin side of one vendor: where its state lives."""
 
-    def __init__(self, key: web.AppKey[S], *, step: Step[S]) -> None:
+    def __init__(self, key: web.AppKey[S]) -> None:
         self._key = key
-        self._step = step
-
-    def routes(self) -> list[web.RouteDef]:
-        """The routes every world answers alike: token revocation and a scenario step."""
-        return [
-            web.post("/_admin/tokens/revoke", self._revoke_tokens),
-            web.post("/_admin/advance", self._advance),
-        ]
 
     def run(self, request: web.Request, act: Action[S]) -> web.Response:
         """`act` on the request's world; a VendorError becomes the vendor's error reply."""
@@ -91,16 +100,6 @@ class Admin(Generic[S]):
         except VendorError as exc:
             status, payload = exc.status, exc.body()
         return reply(payload, status=status)
-
-    async def _revoke_tokens(self, request: web.Request) -> web.Response:
-        return self.run(request, lambda state: (200, {"revoked": state.revoke_tokens()}))
-
-    async def _advance(self, request: web.Request) -> web.Response:
-        def act(state: S) -> tuple[int, Any]:
-            changes = self._step(state, state.rng, state.clock())
-            return 200, {"changes": [change.to_json() for change in changes]}
-
-        return self.run(request, act)
 
 
 def customer_routes(admin: Admin[C]) -> list[web.RouteDef]:
@@ -146,5 +145,59 @@ async def body(request: web.Request) -> object:
         return None
 
 
-def reply(payload: Any, *, status: int = 200) -> web.Response:
-    return web.Response(body=orjson.dumps(payload), status=status, content_type="application/json")
+class Checks:
+    """The checks of an admin body that vendors word alike, each failing with its 400."""
+
+    def __init__(self, invalid: Callable[[str], VendorError]) -> None:
+        self._invalid = invalid
+
+    def text(self, value: object, name: str) -> str:
+        if not isinstance(value, str):
+            raise self._invalid(f"{name} must be a string, not {value!r}")
+        return value
+
+    def texts(self, fields: Mapping[str, Any], names: Iterable[str]) -> None:
+        """Each of `names` that `fields` has is a string."""
+        for name in names:
+            if name in fields:
+                self.text(fields[name], name)
+
+    def items(self, value: object, name: str) -> list[Any]:
+        if not isinstance(value, list):
+            raise self._invalid(f"{name} must be a list")
+        return value
+
+    def mapping(self, value: object) -> Mapping[str, Any]:
+        if not isinstance(value, Mapping):
+            raise self._invalid(f"expected a JSON object, got {value!r}")
+        return value
+
+
+def answer(produce: Callable[[], Any], *, headers: Mapping[str, str] | None = None) -> web.Response:
+    """200 with what `produce` makes; a VendorError on the way becomes the vendor's reply."""
+    try:
+        return reply(produce(), headers=headers)
+    except VendorError as exc:
+        return reply(exc.body(), status=exc.status, headers=headers)
+
+
+def reply(
+    payload: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
+) -> web.Response:
+    """A JSON reply, serialised with orjson."""
+    return web.Response(
+        body=orjson.dumps(payload), status=status, headers=headers, content_type="application/json"
+    )
+
+
+def spread(rng: random.Random, *, now: datetime, count: int, share: float) -> Iterator[Settled]:
+    """`count` creation times in the 20 days before `now`, each settled with chance `share`."""
+    for _ in range(count):
+        created_at = now - timedelta(seconds=rng.randrange(SPREAD_S))
+        yield created_at, rng.random() < share
+
+
+def bumped(rng: random.Random, before: int) -> int:
+    """A changed quantity: a small step up or down, never below 1 and never the same."""
+    after = max(1, before + rng.choice((-2, -1, 1, 2, 5)))
+    return before + 1 if after == before else after

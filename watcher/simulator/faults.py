@@ -29,6 +29,8 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
+from watcher.simulator.admin import reply as _json
+
 Kind = Literal["status", "slow", "malformed", "truncated"]
 KINDS: frozenset[str] = frozenset({"status", "slow", "malformed", "truncated"})
 MALFORMED_BODY = b'{"totalCount": 1, "items": [{"orderId": "51200'
@@ -123,6 +125,18 @@ def middleware(
     return inject
 
 
+def without(*fields: str) -> Truncate:
+    """A `truncate` that drops the first of `fields` a reply has: what a reader needs most."""
+
+    def truncate(payload: Any) -> Any:
+        if not isinstance(payload, dict):
+            return payload
+        drop = next((name for name in fields if name in payload), None)
+        return {key: value for key, value in payload.items() if key != drop}
+
+    return truncate
+
+
 def routes() -> list[web.RouteDef]:
     """Admin routes over the book stored in the application under `BOOK`."""
     return [
@@ -165,14 +179,6 @@ def _truncated(reply: web.StreamResponse, truncate: Truncate) -> web.StreamRespo
 def _seconds(value: float) -> str:
     """Whole seconds as HTTP wants them; a fraction is kept so tests need not wait a second."""
     return str(int(value)) if float(value).is_integer() else str(value)
-
-
-def _json(
-    payload: Any, *, status: int = 200, headers: Mapping[str, str] | None = None
-) -> web.Response:
-    return web.Response(
-        body=orjson.dumps(payload), status=status, headers=headers, content_type="application/json"
-    )
 
 
 def _parse(spec: object, *, fault_id: int) -> Fault:

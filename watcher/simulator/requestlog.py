@@ -16,9 +16,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
+
+from watcher.simulator.admin import reply
 
 ADMIN_PREFIX = "/_admin/"
 
@@ -79,6 +80,10 @@ class RequestLog:
             )
         )
 
+    @property
+    def max_entries(self) -> int | None:
+        return self._entries.maxlen
+
     def entries(self) -> list[Entry]:
         return list(self._entries)
 
@@ -118,10 +123,8 @@ def routes() -> list[web.RouteDef]:
 
 
 async def _list(request: web.Request) -> web.Response:
-    entries = [entry.to_json() for entry in request.app[LOG].entries()]
-    return web.Response(body=orjson.dumps(entries), content_type="application/json")
+    return reply([entry.to_json() for entry in request.app[LOG].entries()])
 
 
 async def _clear(request: web.Request) -> web.Response:
-    body = orjson.dumps({"cleared": request.app[LOG].clear()})
-    return web.Response(body=body, content_type="application/json")
+    return reply({"cleared": request.app[LOG].clear()})

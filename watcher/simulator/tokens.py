@@ -48,6 +48,11 @@ class TokenBook(Generic[K]):
 
     def revoke_all(self) -> int:
         """Drop every token; how many there were."""
-        revoked = len(self._issued)
-        self._issued.clear()
+        revoked, self._issued = len(self._issued), {}
         return revoked
+
+
+def bearer(authorization: str) -> str | None:
+    """The token of an `Authorization: Bearer <token>` value; None for any other value."""
+    scheme, _, token = authorization.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else None
