@@ -1,6 +1,7 @@
 """Fault injection on the simulator, shown on the Adobe VIP API over real sockets: statuses
-in the vendor's error shape, counts and order, targeting, slow, malformed and truncated
-replies, and what faults spare (the token endpoint, the admin API, the idempotency cache).
+in the vendor's error shape or a body of the fault's own, counts and order, targeting, slow,
+malformed and truncated replies, what faults spare (the token endpoint, the admin API, the
+idempotency cache), and a page limit lower than the API's.
 """
 
 from __future__ import annotations
@@ -54,6 +55,13 @@ async def test_an_injected_status_speaks_adobe_error_codes(
     assert (reply.status, reply.code()) == (status, code)
     assert "Retry-After" not in reply.headers
     assert (await sim_admin.requests())[-1]["status"] == status
+
+
+async def test_a_status_fault_can_answer_a_body_of_its_own(api: Api, sim_admin: SimAdmin) -> None:
+    echoed = {"code": "5117", "message": "key echoed-back-value is not entitled"}
+    await sim_admin.fault(kind="status", status=403, body=echoed)
+    refused = await api.orders()
+    assert (refused.status, refused.json()) == (403, echoed)
 
 
 async def test_a_fault_hits_count_requests(api: Api, sim_admin: SimAdmin) -> None:
@@ -139,6 +147,7 @@ async def test_faults_spare_the_token_endpoint_and_admin(api: Api, sim_admin: Si
         {"kind": "slow", "delay_s": -1},
         {"kind": "status", "status": 99},
         {"kind": "status", "when": "later"},
+        {"kind": "status", "body": ["not", "an", "object"]},
     ],
 )
 async def test_a_fault_that_makes_no_sense_is_refused(
@@ -147,3 +156,28 @@ async def test_a_fault_that_makes_no_sense_is_refused(
     async with session.post(adobe_sim.base_url + "/_admin/faults", json=spec) as reply:
         assert reply.status == 400
     assert adobe_sim.state.faults.active() == []
+
+
+# Paging
+
+
+async def test_a_page_limit_cuts_every_page_to_it(api: Api, sim_admin: SimAdmin) -> None:
+    await five_orders(sim_admin)
+    await sim_admin.page_limit(2)
+    page = (await api.orders(PAGED, params={"limit": "100"})).json()
+    await sim_admin.page_limit(None)
+    whole = (await api.orders(PAGED, params={"limit": "100"})).json()
+    assert (page["count"], page["limit"], len(page["items"])) == (2, 2, 2)
+    assert "limit=2" in page["links"]["next"]["uri"]
+    assert len(whole["items"]) == 5
+
+
+@pytest.mark.parametrize("limit", [0, -1, "2", True])
+async def test_a_page_limit_that_makes_no_sense_is_refused(
+    session: aiohttp.ClientSession, adobe_sim: AdobeSimulator, limit: object
+) -> None:
+    async with session.post(
+        adobe_sim.base_url + "/_admin/paging", json={"page_limit": limit}
+    ) as reply:
+        assert reply.status == 400
+    assert adobe_sim.state.page_limit is None

@@ -35,12 +35,18 @@ class SimulatorAdmin:
         delay_s: float | None = None,
         count: int = 1,
         path_contains: str | None = None,
+        body: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Register a fault on the vendor API's calls: status, slow, malformed or truncated."""
-        spec = {"kind": kind, "status": status, "retry_after_s": retry_after_s}
+        """Register a fault on the vendor API's calls: status, slow, malformed or truncated;
+        a status fault answers `body` when given, else the vendor's own error body."""
+        spec = {"kind": kind, "status": status, "retry_after_s": retry_after_s, "body": body}
         spec |= {"delay_s": delay_s, "count": count, "path_contains": path_contains}
         body = {key: value for key, value in spec.items() if value is not None}
         return await self._object("POST", "/_admin/faults", body)
+
+    async def page_limit(self, limit: int | None) -> None:
+        """Serve at most `limit` orders a page, whatever the client asks (None: the API's)."""
+        await self._object("POST", "/_admin/paging", {"page_limit": limit})
 
     async def clear_faults(self) -> int:
         return int((await self._object("DELETE", "/_admin/faults"))["cleared"])

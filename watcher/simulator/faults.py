@@ -10,7 +10,8 @@ Faults apply in order of creation: the first one whose `path_contains` occurs in
 path and query string takes the request and spends one of its `count` hits (-1: until
 cleared). Kinds:
 
-- status: reply `status` with the vendor's error body (`error_body`); `Retry-After` carries
+- status: reply `status` with the vendor's error body (`error_body`), or with `body` when
+  the fault gives one (a vendor that echoes what it was sent); `Retry-After` carries
   `retry_after_s` when set, and a 429 always has one (1 s unless told).
 - slow: wait `delay_s`, then serve normally; stopping the server cuts the wait short.
 - malformed: 200 with a body that is not valid JSON.
@@ -36,7 +37,9 @@ KINDS: frozenset[str] = frozenset({"status", "slow", "malformed", "truncated"})
 MALFORMED_BODY = b'{"totalCount": 1, "items": [{"orderId": "51200'
 ErrorBody = Callable[[int], Mapping[str, Any]]
 Truncate = Callable[[Any], Any]
-_FIELDS = frozenset({"kind", "status", "retry_after_s", "delay_s", "count", "path_contains"})
+_FIELDS = frozenset(
+    {"kind", "status", "retry_after_s", "delay_s", "count", "path_contains", "body"}
+)
 
 
 @dataclass(slots=True)
@@ -48,6 +51,7 @@ class Fault:
     delay_s: float = 1.0
     count: int = 1
     path_contains: str | None = None
+    body: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -167,7 +171,8 @@ def _status_reply(fault: Fault, error_body: ErrorBody) -> web.Response:
     if retry_after_s is None and fault.status == 429:
         retry_after_s = 1
     headers = {} if retry_after_s is None else {"Retry-After": _seconds(retry_after_s)}
-    return _json(error_body(fault.status), status=fault.status, headers=headers)
+    body = error_body(fault.status) if fault.body is None else fault.body
+    return _json(body, status=fault.status, headers=headers)
 
 
 def _truncated(reply: web.StreamResponse, truncate: Truncate) -> web.StreamResponse:
@@ -195,6 +200,7 @@ def _parse(spec: object, *, fault_id: int) -> Fault:
     if spec.get("retry_after_s") is not None:
         fault.retry_after_s = _seconds_field(spec, "retry_after_s", default=0.0)
     fault.path_contains = _optional_text(spec, "path_contains")
+    fault.body = _optional_object(spec, "body")
     if fault.count == 0:
         raise InvalidFault("count must be positive, or -1 for until cleared")
     return fault
@@ -222,4 +228,11 @@ def _optional_text(spec: Mapping[str, Any], name: str) -> str | None:
     value = spec.get(name)
     if value is not None and not isinstance(value, str):
         raise InvalidFault(f"{name} must be a string")
+    return value
+
+
+def _optional_object(spec: Mapping[str, Any], name: str) -> dict[str, Any] | None:
+    value = spec.get(name)
+    if value is not None and not isinstance(value, dict):
+        raise InvalidFault(f"{name} must be a JSON object")
     return value

@@ -95,6 +95,9 @@ class World(Generic[K]):
             credential_headers=self.CREDENTIAL_HEADERS,
         )
         self.tokens: TokenBook[K] = TokenBook(clock)
+        # The most orders a listing page holds here, whatever is asked: a store or tenant
+        # configured below the API's own maximum. None: the API's maximum.
+        self.page_limit: int | None = None
 
     def accepts(self, client_id: object, client_secret: object) -> bool:
         """Whether a token request names this world's client and its secret."""
@@ -188,7 +191,8 @@ def build_app(api: VendorApi[Any], *, stopping: asyncio.Event) -> web.Applicatio
 
 def _world_routes(api: VendorApi[Any]) -> list[web.RouteDef]:
     """`POST /_admin/tokens/revoke` -> {"revoked": n}; `POST /_admin/advance`: one step
-    of the scenario on the world's own clock and Random -> {"changes": [...]}."""
+    of the scenario on the world's own clock and Random -> {"changes": [...]};
+    `POST /_admin/paging {"page_limit": n | null}`: the most orders a listing page holds."""
 
     async def revoke(request: web.Request) -> web.Response:
         return admin.answer(lambda: {"revoked": api.state.revoke_tokens()})
@@ -200,7 +204,23 @@ def _world_routes(api: VendorApi[Any]) -> list[web.RouteDef]:
 
         return admin.answer(changes)
 
-    return [web.post("/_admin/tokens/revoke", revoke), web.post("/_admin/advance", advance)]
+    async def paging(request: web.Request) -> web.Response:
+        body = await admin.body(request)
+        value = body.get("page_limit") if isinstance(body, dict) else 0
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, int) or value < 1
+        ):
+            return admin.reply(
+                {"error": "page_limit must be a positive integer or null"}, status=400
+            )
+        api.state.page_limit = value
+        return admin.reply({"page_limit": value})
+
+    return [
+        web.post("/_admin/tokens/revoke", revoke),
+        web.post("/_admin/advance", advance),
+        web.post("/_admin/paging", paging),
+    ]
 
 
 @contextlib.asynccontextmanager

@@ -54,12 +54,17 @@ class Query:
         return all(_matches(order, field, values) for field, values in self.filters)
 
 
-def parse(params: MultiMapping[str], *, now: datetime) -> Query:
-    """The query in `params`; ApiError 1132 when a value cannot be read."""
+def parse(params: MultiMapping[str], *, now: datetime, page_limit: int | None = None) -> Query:
+    """The query in `params`, its limit cut to the world's `page_limit`; ApiError 1132 when a
+    value cannot be read."""
     return Query(
         start=_moment(params, "start-date", default=now - DEFAULT_WINDOW),
         end=_moment(params, "end-date", default=now),
-        limit=min(_integer(params, "limit", default=DEFAULT_LIMIT, minimum=1), MAX_LIMIT),
+        limit=min(
+            _integer(params, "limit", default=DEFAULT_LIMIT, minimum=1),
+            MAX_LIMIT,
+            page_limit or MAX_LIMIT,
+        ),
         offset=_integer(params, "offset", default=0, minimum=0),
         filters=tuple(
             (field, frozenset(params.getall(name)))

@@ -81,7 +81,7 @@ async def _token(request: web.Request) -> web.Response:
 
 async def _list_orders(request: web.Request) -> web.Response:
     def produce(state: AdobeVipState) -> dict[str, Any]:
-        query = listing.parse(request.query, now=state.clock())
+        query = listing.parse(request.query, now=state.clock(), page_limit=state.page_limit)
         return state.list_orders(request.match_info["customer_id"], query)
 
     return _guarded(request, produce)

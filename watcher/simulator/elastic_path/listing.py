@@ -75,8 +75,9 @@ class Query:
         return all(clause.accepts(order) for clause in self.clauses)
 
 
-def parse(query: Mapping[str, str]) -> Query:
-    """The listing request's parameters, or the vendor's 400."""
+def parse(query: Mapping[str, str], *, page_limit: int | None = None) -> Query:
+    """The listing request's parameters, the page length cut to the store's `page_limit`,
+    or the vendor's 400."""
     sort = query.get("sort", "-updated_at")
     if sort.lstrip("-") not in _SORT_KEYS:
         raise orders.invalid(f"Cannot sort by {sort!r}")
@@ -86,7 +87,11 @@ def parse(query: Mapping[str, str]) -> Query:
     return Query(
         clauses=parse_filter(query.get("filter", "")),
         sort=sort,
-        limit=min(_integer(query, "page[limit]", default=DEFAULT_LIMIT) or 1, MAX_LIMIT),
+        limit=min(
+            _integer(query, "page[limit]", default=DEFAULT_LIMIT) or 1,
+            MAX_LIMIT,
+            page_limit or MAX_LIMIT,
+        ),
         offset=offset,
         include_items="items" in query.get("include", "").split(","),
         raw=query,

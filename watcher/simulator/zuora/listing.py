@@ -89,12 +89,15 @@ def _clause(text: str) -> Clause:
     return Clause(field, op, value)
 
 
-def page_size(value: str | None, *, default: int = DEFAULT_PAGE_SIZE) -> int:
+def page_size(
+    value: str | None, *, default: int = DEFAULT_PAGE_SIZE, page_limit: int | None = None
+) -> int:
+    """The page size asked for, cut to the tenant's `page_limit`; 400 outside 1..99."""
     if value is None:
-        return default
+        return min(default, page_limit or default)
     if not value.isdigit() or not 1 <= int(value) <= MAX_PAGE_SIZE:
         raise invalid("page_size must be between 1 and 99", parameter="page_size")
-    return int(value)
+    return min(int(value), page_limit or MAX_PAGE_SIZE)
 
 
 def list_page(

@@ -121,7 +121,7 @@ async def _list_orders(request: web.Request) -> web.Response:
         return listing.list_page(
             state.orders(),
             where=listing.clauses(query.getall("filter[]", [])),
-            size=listing.page_size(query.get("page_size")),
+            size=listing.page_size(query.get("page_size"), page_limit=state.page_limit),
             cursor=query.get("cursor"),
             view=view,
         )
