@@ -164,9 +164,9 @@ async def test_a_fault_that_makes_no_sense_is_refused(
 async def test_a_page_limit_cuts_every_page_to_it(api: Api, sim_admin: SimAdmin) -> None:
     await five_orders(sim_admin)
     await sim_admin.page_limit(2)
-    page = (await api.orders(PAGED, params={"limit": "100"})).json()
+    page = (await api.orders(PAGED, params=[("limit", "100")])).json()
     await sim_admin.page_limit(None)
-    whole = (await api.orders(PAGED, params={"limit": "100"})).json()
+    whole = (await api.orders(PAGED, params=[("limit", "100")])).json()
     assert (page["count"], page["limit"], len(page["items"])) == (2, 2, 2)
     assert "limit=2" in page["links"]["next"]["uri"]
     assert len(whole["items"]) == 5
