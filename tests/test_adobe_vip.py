@@ -1,9 +1,10 @@
-"""The Adobe VIP Marketplace adapter and the shared HTTP handling it sits on.
+"""The Adobe VIP Marketplace adapter: what is Adobe's alone.
 
-Pure parts as literal tables: status and provisioning mapping, page parsing, start-date,
-Retry-After parsing, backoff bounds, the retry loop and status translation. Then the adapter
-against the vendor simulator over real sockets on 127.0.0.1: paging, headers, tokens,
-throttling, faults, and errors that name the customer but never a secret.
+Pure parts as literal tables: status and provisioning mapping, page parsing, start-date.
+Then the adapter against the vendor simulator over real sockets on 127.0.0.1: paging by
+links.next, the start-date window, fresh request and correlation ids, token expiry and a
+token refused twice, timeouts, unreadable and truncated replies, and errors that name the
+customer but never a secret. What every adapter does alike is in test_vendor_contract.py.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ from watcher.core.errors import (
     ConfigError,
     MalformedReplyError,
     PermanentProviderError,
-    TransientProviderError,
 )
 from watcher.core.models import OrderStatus, Provisioning
 from watcher.core.ports import Provider
@@ -397,20 +397,6 @@ async def test_every_call_has_fresh_ids_and_sees_fresh_data(
     assert all(h["Authorization-present"] and h["X-Api-Key-present"] for h in headers)
 
 
-async def test_refreshes_a_revoked_token_once_and_carries_on(
-    adobe_sim: AdobeSimulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
-) -> None:
-    adapter = make_adapter(adobe_sim, session, page_size=10)
-    await adapter.fetch_orders(CUSTOMER, since=None)
-    await sim_admin.revoke_tokens()
-
-    orders = await adapter.fetch_orders(CUSTOMER, since=None)
-
-    assert len(orders) == SIM_ORDERS_PER_CUSTOMER
-    assert await token_calls(sim_admin) == 2
-    assert [call["status"] for call in await api_calls(sim_admin)] == [200, 401, 200]
-
-
 async def test_a_token_refused_even_after_a_refresh_is_permanent(
     adobe_sim: AdobeSimulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
 ) -> None:
@@ -463,35 +449,6 @@ async def test_concurrent_fetches_share_one_token_request(
     assert await token_calls(sim_admin) == 1
 
 
-async def test_waits_at_least_retry_after_on_429(
-    adobe_sim: AdobeSimulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
-) -> None:
-    await sim_admin.fault(kind="status", status=429, retry_after_s=3)
-    sleep = RecordingSleep()
-    adapter = make_adapter(adobe_sim, session, sleep=sleep, page_size=10)
-
-    orders = await adapter.fetch_orders(CUSTOMER, since=None)
-
-    assert len(orders) == SIM_ORDERS_PER_CUSTOMER
-    assert len(sleep.delays) == 1
-    assert sleep.delays[0] >= 3.0
-    assert [call["status"] for call in await api_calls(sim_admin)] == [429, 200]
-
-
-async def test_retries_a_500_then_succeeds(
-    adobe_sim: AdobeSimulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
-) -> None:
-    await sim_admin.fault(kind="status", status=500)
-    sleep = RecordingSleep()
-    adapter = make_adapter(adobe_sim, session, sleep=sleep, page_size=10)
-
-    orders = await adapter.fetch_orders(CUSTOMER, since=None)
-
-    assert len(orders) == SIM_ORDERS_PER_CUSTOMER
-    assert len(sleep.delays) == 1
-    assert [call["status"] for call in await api_calls(sim_admin)] == [500, 200]
-
-
 async def test_a_slow_reply_times_out_and_is_retried(
     adobe_sim: AdobeSimulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
 ) -> None:
@@ -503,25 +460,6 @@ async def test_a_slow_reply_times_out_and_is_retried(
 
     assert len(orders) == SIM_ORDERS_PER_CUSTOMER
     assert len(sleep.delays) == 1
-
-
-async def test_a_page_failing_midway_fails_the_whole_fetch(
-    adobe_sim: AdobeSimulator, sim_admin: SimAdmin, session: aiohttp.ClientSession
-) -> None:
-    await seed_paged_customer(sim_admin)
-    await sim_admin.fault(kind="status", status=500, count=-1, path_contains="offset=3")
-    adapter = make_adapter(adobe_sim, session, page_size=3, attempts=3)
-
-    with pytest.raises(
-        TransientProviderError, match=r"HTTP 500 \(code 1124: Internal Server Error\)"
-    ) as caught:
-        await adapter.fetch_orders(PAGED_CUSTOMER, since=None)
-
-    assert f"customer {PAGED_CUSTOMER}" in str(caught.value)
-    assert "offset=3" in str(caught.value)
-    calls = await api_calls(sim_admin)
-    assert [call["status"] for call in calls] == [200, 500, 500, 500]
-    assert not any("offset=6" in call["path_qs"] for call in calls)
 
 
 @pytest.mark.parametrize(

@@ -3,10 +3,10 @@
 Pure parts as literal tables: status, payment and fulfilment mapping, the listing filter
 and its timestamps, reply parsing. Then the adapter against the Elastic Path simulator over
 real sockets on 127.0.0.1: paging, customer and account filters, incremental listing with
-the overlap (read back from the request log), tokens refreshed before expiry and on a 401,
-throttling and server errors retried, unreadable replies, the 10,000 offset cap, the
-vendor's error text quoted without secrets, and the typed events that status, payment,
-shipping and quantity changes raise once reconciled.
+the overlap (read back from the request log), tokens refreshed before expiry, unreadable
+replies, the 10,000 offset cap, the vendor's error text quoted without secrets, and the
+typed events that status, payment, shipping and quantity changes raise once reconciled.
+What every adapter does alike is in test_vendor_contract.py.
 """
 
 from __future__ import annotations
@@ -323,20 +323,6 @@ async def test_refreshes_the_token_before_it_expires(
     assert [c["status"] for c in await api_calls(ep_admin)] == [200, 200, 200]
 
 
-async def test_refreshes_a_revoked_token_once(
-    ep_sim: EpSimulator, ep_admin: EpAdmin, session: aiohttp.ClientSession
-) -> None:
-    adapter = make_adapter(ep_sim, session, page_size=100)
-    await adapter.fetch_orders(CUSTOMER, since=None)
-    await ep_admin.revoke_tokens()
-
-    orders = await adapter.fetch_orders(CUSTOMER, since=None)
-
-    assert len(orders) == EP_ORDERS_PER_OWNER
-    assert await token_calls(ep_admin) == 2
-    assert [c["status"] for c in await api_calls(ep_admin)] == [200, 401, 200]
-
-
 async def test_a_token_refused_after_a_refresh_is_permanent_and_never_quoted(
     ep_sim: EpSimulator, ep_admin: EpAdmin, session: aiohttp.ClientSession
 ) -> None:
@@ -351,21 +337,6 @@ async def test_a_token_refused_after_a_refresh_is_permanent_and_never_quoted(
     assert CLIENT_SECRET not in texts
     for token in ep_sim.state.issued_tokens():
         assert token not in texts
-
-
-@pytest.mark.parametrize("status", [429, 500, 503])
-async def test_throttling_and_server_errors_are_retried(
-    ep_sim: EpSimulator, ep_admin: EpAdmin, session: aiohttp.ClientSession, status: int
-) -> None:
-    await ep_admin.fault(kind="status", status=status)
-    sleep = RecordingSleep()
-    adapter = make_adapter(ep_sim, session, sleep=sleep, page_size=100)
-
-    orders = await adapter.fetch_orders(CUSTOMER, since=None)
-
-    assert len(orders) == EP_ORDERS_PER_OWNER
-    assert len(sleep.delays) == 1
-    assert [c["status"] for c in await api_calls(ep_admin)] == [status, 200]
 
 
 async def test_a_page_failing_midway_fails_the_fetch_and_quotes_the_vendor(

@@ -1,8 +1,9 @@
 """The Partner Center adapter: mapping tables, reply parsing, then the adapter against the
 simulator over real sockets: the whole collection in one call, the local creationDate
 window with in-flight orders kept, the listing lag, provisioningstatus only where needed
-and with app+user tokens, both token grants, throttling, faults, trace headers, and the
-typed events (and routing keys) that every status and provisioning transition produces.
+and with app+user tokens, both token grants, faults, trace headers, and the typed events
+(and routing keys) that every status and provisioning transition produces. What every
+adapter does alike is in test_vendor_contract.py.
 """
 
 from __future__ import annotations
@@ -338,36 +339,6 @@ async def test_both_tokens_are_reused_then_refreshed_when_they_expire(
 
     assert await token_calls(pc_admin) == 4
     assert all(c["status"] == 200 for c in await calls(pc_admin))
-
-
-async def test_revoked_tokens_are_refreshed_once(
-    pc_sim: PcSimulator, pc_admin: PcAdmin, pc_customer: str, session: aiohttp.ClientSession
-) -> None:
-    adapter = make_adapter(pc_sim, session)
-    await adapter.fetch_orders(pc_customer, since=None)
-    await pc_admin.revoke_tokens()
-    await pc_admin.clear_requests()
-
-    orders = await adapter.fetch_orders(pc_customer, since=None)
-
-    assert len(orders) == len(pc_sim.state.stored(pc_customer))
-    statuses = [c["status"] for c in await calls(pc_admin)]
-    assert statuses.count(401) == 2  # the list (app-only) and the first provisioningstatus
-    assert await token_calls(pc_admin) == 2
-
-
-async def test_throttling_honours_retry_after(
-    pc_sim: PcSimulator, pc_admin: PcAdmin, pc_customer: str, session: aiohttp.ClientSession
-) -> None:
-    sleep = RecordingSleep()
-    await pc_admin.fault(kind="status", status=429, retry_after_s=7, path_contains="/orders")
-    adapter = make_adapter(pc_sim, session, sleep=sleep)
-
-    orders = await adapter.fetch_orders(pc_customer, since=None)
-
-    assert len(orders) == len(pc_sim.state.stored(pc_customer))
-    assert sleep.delays == [7.0]
-    assert [c["status"] for c in await calls(pc_admin, "/orders")] == [429, 200]
 
 
 async def test_a_server_error_is_retried_with_fresh_trace_ids(

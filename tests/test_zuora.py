@@ -3,9 +3,10 @@ the Zuora simulator over real sockets on 127.0.0.1.
 
 Covers cursor paging, line items as arrays and as {data, next_page} (continued), the
 updated_time window and its fallback, tokens (expiry, revocation), a fresh zuora-track-id
-per call, RateLimit-* headers pausing the source's limiter, 429/5xx/retryable errors,
+per call, RateLimit-* headers pausing the source's limiter, Zuora's retryable flag,
 malformed and partial replies, every order and subscription transition as typed events
-with their routing keys, and secrets kept out of errors.
+with their routing keys, and secrets kept out of errors. What every adapter does alike is
+in test_vendor_contract.py.
 """
 
 from __future__ import annotations
@@ -525,16 +526,6 @@ async def test_a_budget_spent_before_the_first_call_is_waited_out_not_hit(
     assert len(orders) == 5
     assert [call["status"] for call in await api_calls(zuora_admin)] == [200]
     assert sum(time.sleeps) >= 5.0
-
-
-@pytest.mark.parametrize("status", [500, 502, 503, 504])
-async def test_server_errors_are_retried(
-    zuora_sim: ZuoraSimulator, zuora_admin: ZuoraAdmin, session: aiohttp.ClientSession, status: int
-) -> None:
-    await zuora_admin.fault(kind="status", status=status, count=2)
-    orders = await make_adapter(zuora_sim, session, page_size=10).fetch_orders(ACCOUNT, since=None)
-    assert len(orders) == 5
-    assert [call["status"] for call in await api_calls(zuora_admin)] == [status, status, 200]
 
 
 async def test_a_retryable_4xx_is_retried(
