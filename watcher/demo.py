@@ -12,29 +12,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO, cast
 
 from pydantic import SecretStr
 
-from watcher import app, store
+from watcher import app, store, vendors
 from watcher.core import events
 from watcher.poller import CustomerSync, Poller
 from watcher.providers import sessions
 from watcher.settings import AuthSettings, RetrySettings, SourceSettings
-from watcher.simulator import (
-    Credentials,
-    Simulator,
-    VendorApi,
-    adobe_vip,
-    elastic_path,
-    partner_center,
-    serve_forever,
-    zuora,
-)
+from watcher.simulator import Credentials, Simulator, VendorApi, serve_forever
 
 ORDERS_PER_CUSTOMER = 4
 # Orders pending longer than this are reported stuck, so the demo shows order.stuck too.
@@ -80,32 +72,26 @@ def _credentials(credentials: Credentials) -> Callable[[Simulator[Any]], AuthSet
     return auth
 
 
-VENDORS: tuple[Vendor, ...] = (
-    Vendor(
-        "Adobe VIP Marketplace",
-        adobe_vip.NAME,
-        _seeded(adobe_vip.seeded),
-        _credentials(adobe_vip.CREDENTIALS),
-    ),
-    Vendor(
-        "Microsoft Partner Center",
-        partner_center.NAME,
-        _seeded(partner_center.seeded),
-        _credentials(partner_center.CREDENTIALS),
-    ),
-    Vendor(
-        "Elastic Path Commerce Cloud",
-        elastic_path.NAME,
-        _seeded(elastic_path.seeded),
-        _credentials(elastic_path.CREDENTIALS),
-    ),
-    Vendor(
-        "Zuora",
-        zuora.NAME,
-        _seeded(zuora.seeded),
-        _credentials(zuora.CREDENTIALS),
-    ),
-)
+class SimulatedVendor(Protocol):
+    """What `watcher.simulator.<name>` exports for the demo."""
+
+    CREDENTIALS: Credentials
+
+    def seeded(
+        self, *, customers: int, orders_per_customer: int, now: datetime, rng: random.Random
+    ) -> World: ...
+
+
+def simulated(vendor: vendors.Vendor) -> Vendor:
+    """The registry's `vendor` as the demo runs it, from its simulator package."""
+    module = importlib.import_module(f"watcher.simulator.{vendor.name}")
+    package = cast(SimulatedVendor, module)
+    return Vendor(
+        vendor.title, vendor.name, _seeded(package.seeded), _credentials(package.CREDENTIALS)
+    )
+
+
+VENDORS: tuple[Vendor, ...] = tuple(simulated(vendor) for vendor in vendors.VENDORS)
 
 
 async def run(

@@ -162,12 +162,14 @@ class VendorClient:
             headers={**self._dialect.trace_headers(), **headers},
             data=data,
         )
-        translate.raise_for_status(
-            answer,
-            what=what,
-            secrets=self.secrets,
-            read_error=self._dialect.read_error,
-            request_id_header=self._dialect.request_id_header,
-            reset_s=self.budget.observe(answer.headers),
-        )
+        reset_s = self.budget.observe(answer.headers)
+        if not 200 <= answer.status < 300:
+            translate.raise_for_status(
+                answer,
+                what=what,
+                secrets=self.secrets,
+                read_error=self._dialect.read_error,
+                request_id_header=self._dialect.request_id_header,
+                reset_s=reset_s,
+            )
         return answer
