@@ -35,11 +35,16 @@ unusable (MalformedReplyError) rather than silently partial.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import Protocol, TypeVar
+
 from watcher.core.errors import MalformedReplyError
 from watcher.core.models import LineItem, Order, OrderStatus, Provisioning
 from watcher.providers.zuora import replies
 
 PROVIDER = "zuora"
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 _ORDER_STATES = {
     "draft": OrderStatus.PENDING,
     "scheduled": OrderStatus.PENDING,
@@ -146,35 +151,35 @@ def to_order(
 
 def _subscription_items(sub: replies.VendorSubscription, *, what: str) -> list[replies.VendorItem]:
     where = f"{what}: subscription {sub.subscription_number}"
-    plans = _plans(sub.subscription_plans, what=where)
+    plans = _whole(sub.subscription_plans, what=where, name="subscription_plans")
     for action in sub.actions:
-        plans += _plans(action.subscription_plans, what=where)
-    return [item for plan in plans for item in _items(plan.subscription_items, what=where)]
+        plans += _whole(action.subscription_plans, what=where, name="subscription_plans")
+    return [
+        item
+        for plan in plans
+        for item in _whole(plan.subscription_items, what=where, name="subscription_items")
+    ]
 
 
-def _plans(
-    listed: list[replies.Plan] | replies.PlanPage | None, *, what: str
-) -> list[replies.Plan]:
-    if isinstance(listed, replies.PlanPage):
-        _whole(listed.next_page, what=what, name="subscription_plans")
-        return list(listed.data)
-    return list(listed or [])
+class _Page(Protocol[T_co]):
+    """A nested list in its `{data, next_page}` shape."""
+
+    @property
+    def data(self) -> Sequence[T_co]: ...
+
+    @property
+    def next_page(self) -> str | None: ...
 
 
-def _items(
-    listed: list[replies.VendorItem] | replies.ItemPage | None, *, what: str
-) -> list[replies.VendorItem]:
-    if isinstance(listed, replies.ItemPage):
-        _whole(listed.next_page, what=what, name="subscription_items")
-        return list(listed.data)
-    return list(listed or [])
-
-
-def _whole(next_page: str | None, *, what: str, name: str) -> None:
-    if next_page:
+def _whole(listed: list[T] | _Page[T] | None, *, what: str, name: str) -> list[T]:
+    """A nested list in either shape; one with a next page cannot be read in full here."""
+    if listed is None or isinstance(listed, list):
+        return list(listed or [])
+    if listed.next_page:
         raise MalformedReplyError(
             f"{what}: {name} has a next page, which the order reply cannot continue"
         )
+    return list(listed.data)
 
 
 def _from_line(line: replies.VendorLine) -> LineItem:
