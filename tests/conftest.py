@@ -6,4 +6,5 @@ pytest_plugins = [
     "tests.plugins.partner_center",
     "tests.plugins.elastic_path",
     "tests.plugins.zuora",
+    "tests.plugins.vendor",
 ]

@@ -9,17 +9,14 @@ answers what each test tells it to, headers and body included.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any, cast
 
 import aiohttp
-import orjson
 import pytest
-from aiohttp import web
 from pydantic import SecretStr
 
 from tests.doubles import FakeMonotonic, RecordingSleep, error_texts
+from tests.plugins.vendor import Answer, ScriptedVendor
 from watcher import vendors
 from watcher.core.errors import PermanentProviderError, TransientProviderError
 from watcher.providers.client import Dialect, VendorClient
@@ -101,61 +98,16 @@ def test_the_client_knows_every_secret_of_its_source() -> None:
 # --- against a vendor on a real socket ---------------------------------------------------
 
 
-@dataclass
-class Vendor:
-    """A vendor that answers every request with the status, headers and body it is told."""
-
-    base_url: str = ""
-    status: int = 200
-    body: Any = field(default_factory=dict)
-    headers: dict[str, str] = field(default_factory=dict)
-    seen: list[web.Request] = field(default_factory=list)
-
-    async def answer(self, request: web.Request) -> web.Response:
-        self.seen.append(request)
-        return web.Response(
-            status=self.status,
-            body=orjson.dumps(self.body),
-            headers=self.headers,
-            content_type="application/json",
-        )
-
-
-@pytest.fixture
-async def vendor() -> AsyncIterator[Vendor]:
-    answering = Vendor()
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", answering.answer)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    answering.base_url = f"http://127.0.0.1:{port}"
-    try:
-        yield answering
-    finally:
-        await runner.cleanup()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
 def parse(document: Any, *, what: str) -> Any:
     return document
 
 
 async def test_a_token_error_quoting_the_api_key_never_shows_it(
-    vendor: Vendor, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+    scripted_vendor: ScriptedVendor, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
 ) -> None:
-    vendor.status = 400
-    vendor.body = {
-        "error": "invalid_client",
-        "error_description": f"client {CLIENT_SECRET} is not entitled to key {API_KEY}",
-    }
+    vendor = scripted_vendor
+    refusal = f"client {CLIENT_SECRET} is not entitled to key {API_KEY}"
+    vendor.then(Answer(400, {"error": "invalid_client", "error_description": refusal}))
     settings = source("adobe_vip", base_url=vendor.base_url)
     tokens = client(settings, http).tokens(token_url=vendor.base_url + "/token")
 
@@ -169,15 +121,19 @@ async def test_a_token_error_quoting_the_api_key_never_shows_it(
 
 
 async def test_an_api_error_quoting_a_live_token_never_shows_it(
-    vendor: Vendor, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
+    scripted_vendor: ScriptedVendor, http: aiohttp.ClientSession, caplog: pytest.LogCaptureFixture
 ) -> None:
+    vendor = scripted_vendor
     settings = source("zuora", base_url=vendor.base_url)
     api = client(settings, http)
     tokens = api.tokens(token_url=vendor.base_url + "/token")
-    vendor.body = {"access_token": "l1ve-t0ken-value", "expires_in": 3600}
+    echo = {"success": False, "reasons": [{"code": 5, "message": "l1ve-t0ken-value"}]}
+    vendor.then(
+        Answer(body={"access_token": "l1ve-t0ken-value", "expires_in": 3600}),
+        Answer(503, echo),
+        Answer(503, echo),
+    )
     await tokens.token()
-    vendor.status = 503
-    vendor.body = {"success": False, "reasons": [{"code": 5, "message": "l1ve-t0ken-value"}]}
 
     with pytest.raises(TransientProviderError) as caught:
         await api.get(vendor.base_url + "/v2/orders", what="w", tokens=tokens, parse=parse)
@@ -187,8 +143,9 @@ async def test_an_api_error_quoting_a_live_token_never_shows_it(
 
 
 async def test_every_request_carries_the_dialects_trace_headers(
-    vendor: Vendor, http: aiohttp.ClientSession
+    scripted_vendor: ScriptedVendor, http: aiohttp.ClientSession
 ) -> None:
+    vendor = scripted_vendor
     numbers = iter(range(100))
     traced = VendorClient(
         source("zuora", base_url=vendor.base_url),
@@ -196,7 +153,7 @@ async def test_every_request_carries_the_dialects_trace_headers(
         dialect=Dialect(trace_headers=lambda: {"trace-id": str(next(numbers))}),
     )
     tokens = traced.tokens(token_url=vendor.base_url + "/token")
-    vendor.body = {"access_token": "t", "expires_in": 3600}
+    vendor.then(Answer(body={"access_token": "t", "expires_in": 3600}))
 
     await traced.get(vendor.base_url + "/v2/orders", what="w", tokens=tokens, parse=parse)
 
