@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import socket
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from watcher.settings import Settings, from_mapping
 from watcher.simulator.adobe_vip.world import CLIENT_ID, CLIENT_SECRET
 
 SOURCE = "adobe-e2e"
+FLUSH_TYPE = "tests.flush"
 QUEUE = "e2e-orders"
 POLL_S = 0.05
 EventKey = tuple[str, str, str | None]
@@ -65,12 +67,19 @@ def settings(sim: AdobeSimulator, *, db: Path, amqp_url: str, customers: list[st
 async def eventually(
     check: Callable[[], Awaitable[bool]], *, timeout_s: float = 15.0, what: str
 ) -> None:
-    """Wait until `check()` holds, polling every 50 ms; fail naming `what` otherwise."""
-    for _ in range(int(timeout_s / POLL_S)):
-        if await check():
-            return
-        await asyncio.sleep(POLL_S)
-    raise AssertionError(f"gave up after {timeout_s:g}s waiting for {what}")
+    """Wait until `check()` holds, polling every 50 ms; fail naming `what` once `timeout_s`
+    has passed (the time `check()` itself takes counts too)."""
+    deadline = asyncio.timeout(timeout_s)
+    try:
+        async with deadline:
+            while True:
+                if await check():
+                    return
+                await asyncio.sleep(POLL_S)
+    except TimeoutError:
+        if not deadline.expired():
+            raise
+        raise AssertionError(f"gave up after {timeout_s:g}s waiting for {what}") from None
 
 
 async def baseline_done(db: Path, customers: list[str]) -> bool:
@@ -99,6 +108,24 @@ class Consumer:
     """Collects every message arriving on a queue."""
 
     received: list[Delivery] = field(default_factory=list)
+    channel: aio_pika.abc.AbstractChannel | None = None
+    queue: str = QUEUE
+    _markers: dict[str, asyncio.Event] = field(default_factory=dict)
+
+    async def flush(self, *, timeout_s: float = 15.0) -> None:
+        """Return once every message that was in the queue has been received.
+
+        A marker is published (with a confirm) to the queue behind whatever it holds; a
+        queue delivers to its one consumer in order, so when the marker comes back nothing
+        that was ahead of it is still on its way. The marker is not counted as received.
+        """
+        assert self.channel is not None, "flush() needs the channel of consuming()"
+        marker = uuid.uuid4().hex
+        back = self._markers[marker] = asyncio.Event()
+        message = aio_pika.Message(b"", message_id=marker, type=FLUSH_TYPE)
+        await self.channel.default_exchange.publish(message, routing_key=self.queue)
+        async with asyncio.timeout(timeout_s):
+            await back.wait()
 
     def keys(self) -> set[EventKey]:
         return {delivery.key for delivery in self.received}
@@ -111,6 +138,9 @@ class Consumer:
 
     async def on_message(self, message: aio_pika.abc.AbstractIncomingMessage) -> None:
         async with message.process():
+            if message.type == FLUSH_TYPE and message.message_id in self._markers:
+                self._markers.pop(message.message_id).set()
+                return
             self.received.append(
                 Delivery(
                     routing_key=message.routing_key or "",
@@ -126,10 +156,10 @@ class Consumer:
 @contextlib.asynccontextmanager
 async def consuming(amqp_url: str, queue: str = QUEUE) -> AsyncIterator[Consumer]:
     """Consume `queue` (declared by the watcher) until the block ends, reconnecting as needed."""
-    consumer = Consumer()
     connection = await aio_pika.connect_robust(amqp_url, reconnect_interval=0.3)
     try:
         channel = await connection.channel()
+        consumer = Consumer(channel=channel, queue=queue)
         declared = await _wait_for_queue(channel, queue)
         await declared.consume(consumer.on_message)
         yield consumer

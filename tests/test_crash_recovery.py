@@ -112,7 +112,7 @@ async def test_sigkill_at_any_point_loses_nothing(
             expected = await _kill_and_restart(adobe_sim, sim_admin, watcher, consumer)
             await consumer.wait_for(expected, timeout_s=30)
             assert await watcher.terminate() == 0, "SIGTERM drains and exits 0"
-            await asyncio.sleep(0.3)
+            await consumer.flush()  # whatever the process published has been received
         assert await harness.outbox_backlog_at_least(db, 0, at_most=0)
     except BaseException:
         if watcher.process and watcher.process.returncode is None:
@@ -138,9 +138,11 @@ async def _kill_and_restart(
     await consumer.wait_for({status_key("1000000001", "5120000001")})
 
     # In the middle of a fetch: vendor replies stall, the change is pending, the process dies.
-    await admin.fault(kind="slow", delay_s=5.0, count=-1)
+    # A finite count (never reached) so the fault shows when it has taken a request.
+    stalls = 1_000
+    await admin.fault(kind="slow", delay_s=5.0, count=stalls)
     await bump_quantity(sim, admin, "1000000002", "5120000006")
-    await asyncio.sleep(1.0)
+    await harness.eventually(_stalled(sim, stalls), what="a vendor call held by the fault")
     await watcher.kill()
     await admin.clear_faults()
     await watcher.start()
@@ -156,6 +158,15 @@ async def _kill_and_restart(
     await watcher.start()
     await consumer.wait_for(burst)
     return _all_keys(sim, burst)
+
+
+def _stalled(sim: AdobeSimulator, count: int) -> harness.Check:
+    """Whether the one registered fault has taken a request of its `count`."""
+
+    async def check() -> bool:
+        return any(fault.count < count for fault in sim.state.faults.active())
+
+    return check
 
 
 def _more_than(consumer: harness.Consumer, count: int) -> harness.Check:

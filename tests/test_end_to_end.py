@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -38,6 +39,33 @@ async def serving(settings: Settings) -> AsyncIterator[None]:
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=20)
+
+
+async def listings(admin: SimAdmin, customer_id: str) -> int:
+    """How many listings of `customer_id`'s orders the simulator has begun serving (first
+    pages); a poll cycle of that customer lists its orders once."""
+    first_page = f"/v3/customers/{customer_id}/orders?"
+    return sum(
+        entry["path_qs"].startswith(first_page)
+        and parse_qs(urlsplit(entry["path_qs"]).query).get("offset") == ["0"]
+        for entry in await admin.requests()
+    )
+
+
+async def more_listings(admin: SimAdmin, customers: list[str], *, cycles: int) -> None:
+    """Wait until every customer has been listed `cycles` more times than now.
+
+    The log records a request when its reply is sent, and each customer's polls run one
+    after another, so `cycles` more first pages mean at least `cycles - 1` whole cycles
+    (fetch, diff, commit) finished after this call.
+    """
+    floor = {customer_id: await listings(admin, customer_id) for customer_id in customers}
+
+    async def listed() -> bool:
+        counts = {customer_id: await listings(admin, customer_id) for customer_id in customers}
+        return all(counts[c] >= floor[c] + cycles for c in customers)
+
+    await harness.eventually(listed, what=f"{cycles} more poll cycles of {customers}")
 
 
 def complete_patch(sim: AdobeSimulator, customer_id: str, order_id: str) -> dict[str, object]:
@@ -85,7 +113,13 @@ async def test_changes_reach_a_consumer_as_typed_cloudevents(
             expected.add(("order.provisioning_changed", subject(*OPEN_ORDER), key))
 
         await consumer.wait_for(expected)
-        await asyncio.sleep(0.6)  # several more poll cycles: nothing else may arrive
+        # Several more poll cycles of every customer, all they wrote published and received:
+        # nothing else may arrive.
+        await more_listings(sim_admin, CUSTOMERS, cycles=3)
+        await harness.eventually(
+            lambda: harness.outbox_backlog_at_least(db, 0, at_most=0), what="the outbox drained"
+        )
+        await consumer.flush()
 
     assert sorted(d.key for d in consumer.received) == sorted(expected), "exactly once each"
     by_type = {d.body["type"]: d for d in consumer.received}
@@ -145,7 +179,7 @@ async def test_nothing_is_lost_while_the_broker_is_down(
                 lambda: harness.outbox_backlog_at_least(db, 0, at_most=0),
                 what="the outbox drained",
             )
-            await asyncio.sleep(0.3)
+            await consumer.flush()  # a duplicate already published would arrive before this
     lines = len(adobe_sim.state.order(*OPEN_ORDER)["lineItems"])
     assert len(consumer.received) == 1 + 2 * lines
     assert len({d.message_id for d in consumer.received}) == len(consumer.received)

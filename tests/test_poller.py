@@ -1,149 +1,54 @@
-"""The poller: one customer's sync and the per-source loop around it.
+"""The poller's sync of one customer, and one cycle over every customer.
 
 Everything real except time: the SQLite store in tmp_path, the Adobe VIP adapter talking to
 the bundled simulator over sockets on 127.0.0.1, and a `ManualClock` for the poller's
 `clock`, so full re-lists and look-back windows are driven by the test. Covered: the
 baseline sync, every kind of change reaching the outbox with its routing key, per-order
 sequences, the full re-list cadence seen in the simulator's request log, a fetch failing
-part-way (nothing changes, the next sync catches up), permanent errors, the loop's
-concurrency limit and draining on `stop()`, and `summary()`.
+part-way (nothing changes, the next sync catches up), permanent errors, a cycle's outcomes,
+`summary()`, and stuck orders. The loop around the syncs is in test_poller_loop.py.
 """
 
 from __future__ import annotations
 
-import asyncio
-import random
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-import aiohttp
 import orjson
 import pytest
-from pydantic import SecretStr
 
-from tests.plugins.simulator import SIM_CUSTOMERS, SIM_NOW, AdobeSimulator, ManualClock, SimAdmin
-from watcher import store
+from tests.plugins.simulator import SIM_NOW, AdobeSimulator, SimAdmin
+from tests.poller_cases import (
+    CUSTOMER,
+    CUSTOMER_ORDERS,
+    FULL_RELIST_S,
+    FULL_RELIST_START,
+    LOOKBACK_DAYS,
+    NEW_ORDER,
+    OTHER,
+    SOURCE,
+    UNKNOWN_CUSTOMER,
+    Rig,
+    adobe_time,
+    first_pages,
+    kinds,
+    opened_rig,
+    outbox,
+)
 from watcher.core.errors import PermanentProviderError, TransientProviderError
 from watcher.core.events import OrderStatusChanged, Value
 from watcher.core.models import Order, OrderStatus
-from watcher.core.ports import OutboxRecord, PollState, Provider, Store
-from watcher.poller import CustomerSync, Poller, summary
-from watcher.providers import connect
-from watcher.settings import AuthSettings, RetrySettings, SourceSettings
-from watcher.simulator.adobe_vip.world import CLIENT_ID, CLIENT_SECRET
-
-SOURCE = "adobe-test"
-CUSTOMER, OTHER = SIM_CUSTOMERS
-UNKNOWN_CUSTOMER = "1999999999"
-CUSTOMER_ORDERS = [f"51200000{n:02d}" for n in range(1, 6)]
-NEW_ORDER = "5120000011"
-FULL_RELIST_S = 3600.0
-LOOKBACK_DAYS = 30.0
-FULL_RELIST_START = "2000-01-01T00:00:00Z"
-
-
-async def no_sleep(_: float) -> None:
-    """The adapter's retry back-off, skipped: retries happen at once."""
-
-
-@dataclass
-class Rig:
-    """The simulator, its admin API, an open store and the poller's clock."""
-
-    sim: AdobeSimulator
-    admin: SimAdmin
-    store: Store
-    session: aiohttp.ClientSession
-    clock: ManualClock
-
-    def source(
-        self,
-        *,
-        customers: Sequence[str] = (CUSTOMER,),
-        page_size: int = 100,
-        created_on_baseline: bool = False,
-        concurrency: int = 4,
-        poll_interval_s: float = 120.0,
-        poll_jitter_s: float = 5.0,
-        stuck: dict[str, float] | None = None,
-    ) -> SourceSettings:
-        return SourceSettings(
-            name=SOURCE,
-            provider="adobe_vip",
-            base_url=self.sim.base_url,
-            customers=list(customers),
-            page_size=page_size,
-            created_on_baseline=created_on_baseline,
-            concurrency=concurrency,
-            poll_interval_s=poll_interval_s,
-            poll_jitter_s=poll_jitter_s,
-            lookback_days=LOOKBACK_DAYS,
-            full_relist_interval_s=FULL_RELIST_S,
-            timeout_s=5.0,
-            auth=AuthSettings(
-                token_url=self.sim.token_url,
-                client_id=CLIENT_ID,
-                client_secret=SecretStr(CLIENT_SECRET),
-            ),
-            retry=RetrySettings(attempts=2, base_delay_s=0.01, max_delay_s=0.05),
-            stuck=stuck or {},
-        )
-
-    def adapter(self, source: SourceSettings) -> Provider:
-        return connect.adapter(source, self.session, sleep=no_sleep, rng=random.Random(3))
-
-    def poller(self, provider: Provider | None = None, **settings: Any) -> Poller:
-        source = self.source(**settings)
-        return Poller(
-            source,
-            provider or self.adapter(source),
-            self.store,
-            clock=self.clock,
-            rng=random.Random(5),
-        )
-
-    async def sequences(self, customer_id: str = CUSTOMER) -> dict[str, int]:
-        ids = [*CUSTOMER_ORDERS, NEW_ORDER]
-        stored = await self.store.load_snapshots(SOURCE, customer_id, ids)
-        return {order_id: snapshot.sequence for order_id, snapshot in stored.items()}
+from watcher.core.ports import OutboxRecord, PollState
+from watcher.poller import CustomerSync, summary
 
 
 @pytest.fixture
 async def rig(adobe_sim: AdobeSimulator, sim_admin: SimAdmin, tmp_path: Path) -> AsyncIterator[Rig]:
-    url = f"sqlite:///{tmp_path / 'watcher.db'}"
-    async with store.opened(url) as snapshots, aiohttp.ClientSession() as session:
-        yield Rig(adobe_sim, sim_admin, snapshots, session, ManualClock(SIM_NOW))
-
-
-def kinds(result: CustomerSync) -> list[tuple[str, str, str | None]]:
-    """(type, order, line) of every event, sorted."""
-    return sorted((e.type, e.order_id, e.affected_line()) for e in result.events)
-
-
-async def outbox(rig: Rig) -> list[tuple[str, str]]:
-    """(event type, routing key) of every pending outbox record, sorted."""
-    return sorted((r.event_type, r.routing_key) for r in await rig.store.pending(1000))
-
-
-async def first_pages(admin: SimAdmin) -> list[dict[str, list[str]]]:
-    """The query of each listing's first page in the simulator's request log."""
-    queries = []
-    for entry in await admin.requests():
-        path_qs = entry["path_qs"]
-        if path_qs.startswith(f"/v3/customers/{CUSTOMER}/orders?"):
-            query = parse_qs(urlsplit(path_qs).query)
-            if query["offset"] == ["0"]:
-                queries.append(query)
-    return queries
-
-
-def adobe_time(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    async with opened_rig(adobe_sim, sim_admin, tmp_path) as opened:
+        yield opened
 
 
 # --- one customer's sync ----------------------------------------------------------------
@@ -422,131 +327,7 @@ def test_summary_counts_customers_orders_and_events() -> None:
     assert summary([]) == "0 ok, 0 failed, 0 orders, 0 events"
 
 
-# --- the loop ---------------------------------------------------------------------------
-
-
-@dataclass
-class Recording:
-    """A Provider around the real adapter that records overlap and can hold fetches."""
-
-    inner: Provider
-    hold_s: float = 0.0
-    gate: asyncio.Event = field(default_factory=asyncio.Event)
-    entered: asyncio.Event = field(default_factory=asyncio.Event)
-    in_flight: int = 0
-    most_in_flight: int = 0
-    started: list[str] = field(default_factory=list)
-    finished: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        self.gate.set()
-
-    async def fetch_orders(
-        self, customer_id: str, *, since: datetime | None, changed_since: datetime | None = None
-    ) -> list[Order]:
-        self.in_flight += 1
-        self.most_in_flight = max(self.most_in_flight, self.in_flight)
-        self.started.append(customer_id)
-        self.entered.set()
-        try:
-            await self.gate.wait()
-            await asyncio.sleep(self.hold_s)
-            return await self.inner.fetch_orders(
-                customer_id, since=since, changed_since=changed_since
-            )
-        finally:
-            self.in_flight -= 1
-            self.finished.append(customer_id)
-
-
-@pytest.mark.parametrize("concurrency", [1, 2])
-async def test_run_never_syncs_more_customers_at_once_than_concurrency(
-    rig: Rig, concurrency: int
-) -> None:
-    customers = [CUSTOMER, OTHER, "1000000003", "1000000004"]
-    for customer_id in customers[2:]:
-        await rig.admin.create_order(customer_id, {})
-    source = rig.source(
-        customers=customers, concurrency=concurrency, poll_interval_s=0.05, poll_jitter_s=0.01
-    )
-    recording = Recording(rig.adapter(source), hold_s=0.02)
-    synced: list[CustomerSync] = []
-    enough = asyncio.Event()
-
-    def on_sync(result: CustomerSync) -> None:
-        synced.append(result)
-        if all(sum(r.customer_id == c for r in synced) >= 2 for c in customers):
-            enough.set()
-
-    poller = Poller(
-        source,
-        recording,
-        rig.store,
-        on_sync=on_sync,
-        clock=rig.clock,
-        rng=random.Random(5),
-    )
-    running = asyncio.create_task(poller.run())
-    async with asyncio.timeout(5):
-        await enough.wait()
-    poller.stop()
-    async with asyncio.timeout(5):
-        await running
-
-    assert recording.most_in_flight == concurrency
-    assert all(result.outcome == "ok" for result in synced)
-    assert sorted(recording.started) == sorted(recording.finished)
-    assert len(synced) == len(recording.started)
-
-
-async def test_stop_lets_the_sync_in_hand_finish_then_ends_the_run(rig: Rig) -> None:
-    source = rig.source(poll_interval_s=0.05, poll_jitter_s=0.01)
-    recording = Recording(rig.adapter(source))
-    recording.gate.clear()
-    synced: list[CustomerSync] = []
-    poller = Poller(
-        source, recording, rig.store, on_sync=synced.append, clock=rig.clock, rng=random.Random(5)
-    )
-    running = asyncio.create_task(poller.run())
-    async with asyncio.timeout(5):
-        await recording.entered.wait()
-
-    poller.stop()
-    for _ in range(50):
-        await asyncio.sleep(0)
-    assert not running.done()
-    recording.gate.set()
-    async with asyncio.timeout(5):
-        await running
-
-    assert [(r.customer_id, r.outcome, r.orders) for r in synced] == [(CUSTOMER, "ok", 5)]
-    assert recording.started == recording.finished == [CUSTOMER]
-    state = await rig.store.poll_state(SOURCE, CUSTOMER)
-    assert state is not None
-    assert state.baseline_done
-
-
-async def test_stop_starts_no_sync_that_was_only_waiting_for_a_slot(rig: Rig) -> None:
-    customers = [CUSTOMER, OTHER, "1000000003"]
-    await rig.admin.create_order(customers[2], {})
-    source = rig.source(
-        customers=customers, concurrency=1, poll_interval_s=0.05, poll_jitter_s=0.01
-    )
-    recording = Recording(rig.adapter(source))
-    recording.gate.clear()
-    poller = Poller(source, recording, rig.store, clock=rig.clock, rng=random.Random(5))
-    running = asyncio.create_task(poller.run())
-    async with asyncio.timeout(5):
-        await recording.entered.wait()
-    # Past every first delay (at most poll_jitter_s): the other customers wait for the slot.
-    await asyncio.sleep(0.05)
-
-    poller.stop()
-    recording.gate.set()
-    async with asyncio.timeout(5):
-        await running
-
-    assert len(recording.started) == 1
+# --- stuck orders -----------------------------------------------------------------------
 
 
 async def test_stuck_orders_are_reported_once_and_counted_until_they_move(rig: Rig) -> None:
