@@ -41,44 +41,32 @@ class Change(admin.Change):
     KEYS = ("customerId", "orderId", "extLineItemNumber")
 
 
-class _Lifecycle(lifecycle.Lifecycle[AdobeVipState, str, dict[str, Any]]):
-    ODDS = ODDS
+class _Script(lifecycle.Script[AdobeVipState, str, dict[str, Any]]):
+    def new_owners(self, count: int) -> list[str]:
+        first = FIRST_CUSTOMER + len(self.state.customer_ids())
+        return [f"{first + n:010d}" for n in range(count)]
 
-    def new_owners(self, state: AdobeVipState, rng: random.Random, count: int) -> list[str]:
-        first = FIRST_CUSTOMER + len(state.customer_ids())
-        customer_ids = [f"{first + n:010d}" for n in range(count)]
-        for customer_id in customer_ids:
-            state.add_customer(customer_id)
-        return customer_ids
+    def add_owner(self, owner: str) -> None:
+        self.state.add_customer(owner)
 
-    def seed_order(
-        self,
-        state: AdobeVipState,
-        owner: str,
-        rng: random.Random,
-        *,
-        created_at: datetime,
-        settled: bool,
-    ) -> None:
-        state.create_order(owner, _seeded_order(rng, created_at, complete=settled))
+    def seed_order(self, owner: str, created_at: datetime, settled: bool) -> None:
+        self.state.create_order(owner, _seeded_order(self.rng, created_at, complete=settled))
 
-    def rounds(self, state: AdobeVipState) -> Iterator[Round]:
+    def rounds(self) -> Iterator[Round]:
         # The world lists a customer's orders newest first; they step oldest first.
-        for customer_id in state.customer_ids():
-            yield reversed(state.orders(customer_id)), [customer_id]
+        for customer_id in self.state.customer_ids():
+            yield reversed(self.state.orders(customer_id)), [customer_id]
 
-    def step(self, state: AdobeVipState, order: dict[str, Any], rng: random.Random) -> list[Change]:
-        return _step(state, order, rng)
+    def step(self, order: dict[str, Any]) -> list[Change]:
+        return _step(self.state, order, self.rng)
 
-    def open_order(
-        self, state: AdobeVipState, owner: str, rng: random.Random, now: datetime
-    ) -> Change:
-        created = state.create_order(owner, _new_order(rng, now))
+    def open_order(self, owner: str, now: datetime) -> Change:
+        created = self.state.create_order(owner, _new_order(self.rng, now))
         return Change("created", owner, created["orderId"], after="1002")
 
 
 Round = lifecycle.Round[dict[str, Any], str]
-LIFECYCLE = _Lifecycle()
+LIFECYCLE = lifecycle.Lifecycle(_Script, ODDS)
 seed = LIFECYCLE.seed
 advance = LIFECYCLE.advance
 

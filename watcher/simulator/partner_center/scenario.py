@@ -53,46 +53,31 @@ class Change(admin.Change):
     KEYS = ("customerId", "orderId", "lineItemNumber")
 
 
-class _Lifecycle(lifecycle.Lifecycle[PartnerCenterState, str, tuple[str, StoredOrder]]):
-    ODDS = ODDS
-    RNG_SEED = 2
+class _Script(lifecycle.Script[PartnerCenterState, str, tuple[str, StoredOrder]]):
+    def new_owners(self, count: int) -> list[str]:
+        return [_guid(self.rng) for _ in range(count)]
 
-    def new_owners(self, state: PartnerCenterState, rng: random.Random, count: int) -> list[str]:
-        tenants = [_guid(rng) for _ in range(count)]
-        for tenant in tenants:
-            state.add_customer(tenant)
-        return tenants
+    def add_owner(self, owner: str) -> None:
+        self.state.add_customer(owner)
 
-    def seed_order(
-        self,
-        state: PartnerCenterState,
-        owner: str,
-        rng: random.Random,
-        *,
-        created_at: datetime,
-        settled: bool,
-    ) -> None:
-        state.create_order(owner, _seeded_order(rng, created_at, complete=settled))
+    def seed_order(self, owner: str, created_at: datetime, settled: bool) -> None:
+        self.state.create_order(owner, _seeded_order(self.rng, created_at, complete=settled))
 
-    def rounds(self, state: PartnerCenterState) -> Iterator[Round]:
+    def rounds(self) -> Iterator[Round]:
         # A stored order does not name its tenant, so each goes with the tenant's id.
-        for customer_id in state.customer_ids():
-            yield [(customer_id, stored) for stored in state.stored(customer_id)], [customer_id]
+        for tenant in self.state.customer_ids():
+            yield [(tenant, stored) for stored in self.state.stored(tenant)], [tenant]
 
-    def step(
-        self, state: PartnerCenterState, order: tuple[str, StoredOrder], rng: random.Random
-    ) -> list[Change]:
-        return _step(state, *order, rng)
+    def step(self, order: tuple[str, StoredOrder]) -> list[Change]:
+        return _step(self.state, *order, self.rng)
 
-    def open_order(
-        self, state: PartnerCenterState, owner: str, rng: random.Random, now: datetime
-    ) -> Change:
-        created = state.create_order(owner, _new_order(rng, now))
+    def open_order(self, owner: str, now: datetime) -> Change:
+        created = self.state.create_order(owner, _new_order(self.rng, now))
         return Change("created", owner, created["id"], after="pending")
 
 
 Round = lifecycle.Round[tuple[str, StoredOrder], str]
-LIFECYCLE = _Lifecycle()
+LIFECYCLE = lifecycle.Lifecycle(_Script, ODDS, rng_seed=2)
 seed = LIFECYCLE.seed
 advance = LIFECYCLE.advance
 

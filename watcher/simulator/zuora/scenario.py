@@ -23,9 +23,10 @@ from __future__ import annotations
 import random
 from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
 from watcher.simulator import admin, lifecycle
+from watcher.simulator.lifecycle import Seeding
 from watcher.simulator.zuora.orders import format_time
 from watcher.simulator.zuora.world import ZuoraState
 
@@ -82,62 +83,41 @@ def new_order(rng: random.Random, created: datetime, *, complete: bool) -> dict[
     return order
 
 
-class _Lifecycle(lifecycle.Lifecycle[ZuoraState, str, dict[str, Any]]):
-    ODDS = ODDS
+class _Script(lifecycle.Script[ZuoraState, str, dict[str, Any]]):
+    def new_owners(self, count: int) -> list[str]:
+        first = len(self.state.account_ids()) + 1
+        return [account_id(first + n) for n in range(count)]
 
-    def new_owners(self, state: ZuoraState, rng: random.Random, count: int) -> list[str]:
-        first = len(state.account_ids()) + 1
-        ids = [account_id(first + n) for n in range(count)]
-        for account in ids:
-            state.add_account(account)
-        return ids
+    def add_owner(self, owner: str) -> None:
+        self.state.add_account(owner)
 
-    def seed_order(
-        self,
-        state: ZuoraState,
-        owner: str,
-        rng: random.Random,
-        *,
-        created_at: datetime,
-        settled: bool,
-    ) -> None:
-        state.create_order(owner, new_order(rng, created_at, complete=settled))
+    def seed_order(self, owner: str, created_at: datetime, settled: bool) -> None:
+        self.state.create_order(owner, new_order(self.rng, created_at, complete=settled))
 
-    def rounds(self, state: ZuoraState) -> Iterator[Round]:
-        for account in state.account_ids():
-            yield list(state.orders(account)), [account]
+    def rounds(self) -> Iterator[Round]:
+        for account in self.state.account_ids():
+            yield list(self.state.orders(account)), [account]
 
-    def step(self, state: ZuoraState, order: dict[str, Any], rng: random.Random) -> list[Change]:
-        return _step(state, order, rng)
+    def step(self, order: dict[str, Any]) -> list[Change]:
+        return _step(self.state, order, self.rng)
 
-    def open_order(
-        self, state: ZuoraState, owner: str, rng: random.Random, now: datetime
-    ) -> Change:
-        created = state.create_order(owner, new_order(rng, now, complete=False))
+    def open_order(self, owner: str, now: datetime) -> Change:
+        created = self.state.create_order(owner, new_order(self.rng, now, complete=False))
         return Change("created", owner, created["order_number"], after="pending")
 
 
 Round = lifecycle.Round[dict[str, Any], str]
-LIFECYCLE = _Lifecycle()
+LIFECYCLE = lifecycle.Lifecycle(_Script, ODDS)
 advance = LIFECYCLE.advance
 
 
 def seed(
-    state: ZuoraState,
-    *,
-    accounts: int,
-    orders_per_account: int,
-    rng_seed: int | None = None,
-    now: datetime,
+    state: ZuoraState, *, accounts: int, orders_per_account: int, **seeding: Unpack[Seeding]
 ) -> list[str]:
     """Add `accounts` accounts with `orders_per_account` orders each; their ids."""
     # The driver counts owners as customers; Zuora's owners are accounts.
     return LIFECYCLE.seed(
-        state,
-        customers=accounts,
-        orders_per_customer=orders_per_account,
-        rng_seed=rng_seed,
-        now=now,
+        state, customers=accounts, orders_per_customer=orders_per_account, **seeding
     )
 
 
