@@ -13,29 +13,12 @@ and moves orders through their lifecycles.
 
 from __future__ import annotations
 
-import random
-from datetime import datetime
-from typing import Any
-
+from watcher.simulator import lifecycle
 from watcher.simulator.adobe_vip import admin, routes, scenario
 from watcher.simulator.adobe_vip.world import CREDENTIALS, NAME, STATE, AdobeVipState
-from watcher.simulator.server import VendorApi
 
 __all__ = ["CREDENTIALS", "NAME", "api", "seeded"]
 
-
-def api(state: AdobeVipState) -> VendorApi[AdobeVipState]:
-    """`state` served: Adobe's vendor and admin routes, and its scenario's step."""
-    served = [*routes.routes(), *admin.routes()]
-    return VendorApi(NAME, state, STATE, routes.WIRE, served, advance=scenario.advance)
-
-
-def seeded(
-    *, customers: int, orders_per_customer: int, now: datetime, rng: random.Random
-) -> tuple[VendorApi[Any], list[str]]:
-    """A fresh world on `rng` with the scenario seeded; the served API and the customer ids."""
-    state = AdobeVipState(rng=rng)
-    ids = scenario.seed(
-        state, customers=customers, orders_per_customer=orders_per_customer, now=now
-    )
-    return api(state), ids
+PACKAGE = lifecycle.Package(NAME, STATE, routes, admin, scenario.LIFECYCLE, AdobeVipState)
+api = PACKAGE.api
+seeded = PACKAGE.seeded

@@ -43,10 +43,11 @@ _FAULT_ERRORS = {
 
 def routes() -> list[web.RouteDef]:
     """Adobe's token and order routes over the state stored under `STATE`."""
+    orders = "/v3/customers/{customer_id}/orders"
     return [
         web.post(TOKEN_PATH, _token),
-        web.get("/v3/customers/{customer_id}/orders", _list_orders),
-        web.get("/v3/customers/{customer_id}/orders/{order_id}", _get_order),
+        web.get(orders, _list_orders),
+        web.get(orders + "/{order_id}", _get_order),
     ]
 
 

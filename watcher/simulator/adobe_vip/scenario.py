@@ -1,5 +1,6 @@
 """Seeded worlds and scripted order lifecycles for the Adobe VIP simulator.
 
+The shared `lifecycle.Lifecycle` drives both; this module says what is Adobe's own.
 `seed` fills a state from its own `random.Random(rng_seed)`: the same arguments on a fresh
 state always give the same world (customer and order ids, dates, offers, quantities,
 subscription ids). Customers are numbered from 1000000001 (ten digits, like Adobe's);
@@ -10,29 +11,26 @@ subscription ids). Creation dates are spread over the 20 days before `now`.
 `advance` moves the world one step, drawing from the `rng` it is given in a fixed order
 (customers in creation order, each customer's orders oldest first), so a seeded world and
 a seeded rng replay the same story. Per step, each open order completes (order and lines
--> "1000", subscription ids filled) with probability COMPLETE_P or fails ("1004") with
-FAIL_P; any order that has not failed may have one line's quantity changed (QUANTITY_P);
-each customer may get a new open order (NEW_ORDER_P). Every change is returned as a
-`Change`, which the admin API and the demo show.
+-> "1000", subscription ids filled) with probability ODDS.complete or fails ("1004")
+with ODDS.fail; any order that has not failed may have one line's quantity changed
+(ODDS.quantity); each customer may get a new open order (ODDS.new_order). Every change
+is returned as a `Change`, which the admin API and the demo show.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Literal
 
-from watcher.simulator import admin
+from watcher.simulator import admin, lifecycle
 from watcher.simulator.adobe_vip import orders as adobe_orders
 from watcher.simulator.adobe_vip.world import AdobeVipState
 
 FIRST_CUSTOMER = 1_000_000_001
 OFFERS = ("65304578CA01A12", "65322651CA01A12", "65304921CA01A12", "80004567EA01A12")
-COMPLETE_SHARE = 0.8
-COMPLETE_P = 0.4
-FAIL_P = 0.03
-QUANTITY_P = 0.05
-NEW_ORDER_P = 0.1
+ODDS = lifecycle.Odds(settled=0.8, complete=0.4, fail=0.03, quantity=0.05, new_order=0.1)
 ChangeKind = Literal["created", "completed", "failed", "quantity_changed"]
 
 
@@ -43,47 +41,45 @@ class Change(admin.Change):
     KEYS = ("customerId", "orderId", "extLineItemNumber")
 
 
-def seed(
-    state: AdobeVipState,
-    *,
-    customers: int,
-    orders_per_customer: int,
-    rng_seed: int = 7,
-    now: datetime,
-) -> list[str]:
-    """Add `customers` customers with `orders_per_customer` orders each; their ids."""
-    rng = random.Random(rng_seed)
-    first = FIRST_CUSTOMER + len(state.customer_ids())
-    customer_ids = [f"{first + n:010d}" for n in range(customers)]
-    for customer_id in customer_ids:
-        state.add_customer(customer_id)
-        spread = admin.spread(rng, now=now, count=orders_per_customer, share=COMPLETE_SHARE)
-        for created_at, complete in spread:
-            state.create_order(customer_id, _seeded_order(rng, created_at, complete=complete))
-    return customer_ids
+class _Script(lifecycle.Script[AdobeVipState, str, dict[str, Any]]):
+    def new_owners(self, count: int) -> list[str]:
+        first = FIRST_CUSTOMER + len(self.state.customer_ids())
+        return [f"{first + n:010d}" for n in range(count)]
+
+    def add_owner(self, owner: str) -> None:
+        self.state.add_customer(owner)
+
+    def seed_order(self, owner: str, created_at: datetime, settled: bool) -> None:
+        self.state.create_order(owner, _seeded_order(self.rng, created_at, complete=settled))
+
+    def rounds(self) -> Iterator[Round]:
+        # The world lists a customer's orders newest first; they step oldest first.
+        for customer_id in self.state.customer_ids():
+            yield reversed(self.state.orders(customer_id)), [customer_id]
+
+    def step(self, order: dict[str, Any]) -> list[Change]:
+        return _step(self.state, order, self.rng)
+
+    def open_order(self, owner: str, now: datetime) -> Change:
+        created = self.state.create_order(owner, _new_order(self.rng, now))
+        return Change("created", owner, created["orderId"], after="1002")
 
 
-def advance(state: AdobeVipState, rng: random.Random, now: datetime) -> list[Change]:
-    """One step of every scripted lifecycle; what changed, in a deterministic order."""
-    changes: list[Change] = []
-    for customer_id in state.customer_ids():
-        for order in reversed(state.orders(customer_id)):
-            changes.extend(_step(state, order, rng))
-        if rng.random() < NEW_ORDER_P:
-            created = state.create_order(customer_id, _new_order(rng, now))
-            changes.append(Change("created", customer_id, created["orderId"], after="1002"))
-    return changes
+Round = lifecycle.Round[dict[str, Any], str]
+LIFECYCLE = lifecycle.Lifecycle(_Script, ODDS)
+seed = LIFECYCLE.seed
+advance = LIFECYCLE.advance
 
 
 def _step(state: AdobeVipState, order: dict[str, Any], rng: random.Random) -> list[Change]:
     changes: list[Change] = []
     if order["status"] == "1002":
         draw = rng.random()
-        if draw < FAIL_P:
+        if draw < ODDS.fail:
             return [_settle(state, order, status="1004", rng=rng)]
-        if draw < FAIL_P + COMPLETE_P:
+        if draw < ODDS.fail + ODDS.complete:
             changes.append(_settle(state, order, status="1000", rng=rng))
-    if order["status"] != "1004" and rng.random() < QUANTITY_P:
+    if order["status"] != "1004" and rng.random() < ODDS.quantity:
         changes.append(_change_quantity(state, order, rng))
     return changes
 

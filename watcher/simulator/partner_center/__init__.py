@@ -16,31 +16,16 @@ it and moves orders through their lifecycles.
 
 from __future__ import annotations
 
-import random
-from datetime import datetime
-from typing import Any
-
+from watcher.simulator import lifecycle
 from watcher.simulator.partner_center import admin, routes, scenario
 from watcher.simulator.partner_center.world import CREDENTIALS, NAME, STATE, PartnerCenterState
-from watcher.simulator.server import VendorApi
 
 __all__ = ["CREDENTIALS", "NAME", "api", "seeded"]
 # The real Partner Center can take 15 minutes to list a new order; a seeded world, seconds.
-SEEDED_LISTING_LAG_S = 5.0
+SEEDED_TUNING = {"listing_lag_s": 5.0}
 
-
-def api(state: PartnerCenterState) -> VendorApi[PartnerCenterState]:
-    """`state` served: Partner Center's vendor and admin routes, and its scenario's step."""
-    served = [*routes.routes(), *admin.routes()]
-    return VendorApi(NAME, state, STATE, routes.WIRE, served, advance=scenario.advance)
-
-
-def seeded(
-    *, customers: int, orders_per_customer: int, now: datetime, rng: random.Random
-) -> tuple[VendorApi[Any], list[str]]:
-    """A fresh world on `rng`, listing new orders after seconds, with the scenario seeded."""
-    state = PartnerCenterState(rng=rng, listing_lag_s=SEEDED_LISTING_LAG_S)
-    ids = scenario.seed(
-        state, customers=customers, orders_per_customer=orders_per_customer, now=now
-    )
-    return api(state), ids
+PACKAGE = lifecycle.Package(
+    NAME, STATE, routes, admin, scenario.LIFECYCLE, PartnerCenterState, tuning=SEEDED_TUNING
+)
+api = PACKAGE.api
+seeded = PACKAGE.seeded

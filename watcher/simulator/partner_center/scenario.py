@@ -1,6 +1,7 @@
 """Seeded worlds and scripted order lifecycles for the Partner Center simulator.
 
-`seed` fills a state from its own `random.Random(rng_seed)`: the same arguments on a fresh
+The shared `lifecycle.Lifecycle` drives both; this module says what is Partner Center's
+own. `seed` fills a state from its own `random.Random(rng_seed)`: the same arguments on a fresh
 state always give the same world. Customers are tenant GUIDs drawn from that Random; order
 ids come from the state's counter. About four orders in five are completed, every line
 fulfilled with a subscription id; the rest are pending, lines prefulfillmentPending and
@@ -11,11 +12,11 @@ seeded orders are already in the collection.
 (customers in creation order, each customer's orders oldest first), so a seeded world and a
 seeded rng replay the same story. Per step:
 
-- a pending order is cancelled (CANCEL_P: status cancelled, lines unfulfilled) or completes
-  (COMPLETE_P: status completed, subscription ids appear; lines stay prefulfillmentPending);
-- a completed order with lines still prefulfillmentPending has them fulfilled (FULFIL_P);
-- a completed order may have one line's quantity changed (QUANTITY_P);
-- each customer may get a new pending order (NEW_ORDER_P), visible by id at once and in
+- a pending order is cancelled (ODDS.cancel: status cancelled, lines unfulfilled) or completes
+  (ODDS.complete: status completed, subscription ids appear; lines stay prefulfillmentPending);
+- a completed order with lines still prefulfillmentPending has them fulfilled (ODDS.fulfil);
+- a completed order may have one line's quantity changed (ODDS.quantity);
+- each customer may get a new pending order (ODDS.new_order), visible by id at once and in
   the collection only after the state's listing lag.
 
 Every change is returned as a `Change`, which the admin API and the demo show.
@@ -25,10 +26,11 @@ from __future__ import annotations
 
 import random
 import uuid
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Literal
 
-from watcher.simulator import admin
+from watcher.simulator import admin, lifecycle
 from watcher.simulator.partner_center import orders as pc_orders
 from watcher.simulator.partner_center.world import PartnerCenterState, StoredOrder
 
@@ -38,12 +40,9 @@ OFFERS = (
     ("CFQ7TTC0LCHC:0002:CFQ7TTC0K9T6", "Microsoft 365 E3"),
     ("CFQ7TTC0LH16:0001:CFQ7TTC0KDCP", "Exchange Online (Plan 1)"),
 )
-COMPLETE_SHARE = 0.8
-COMPLETE_P = 0.4
-CANCEL_P = 0.03
-FULFIL_P = 0.5
-QUANTITY_P = 0.05
-NEW_ORDER_P = 0.1
+ODDS = lifecycle.Odds(
+    settled=0.8, complete=0.4, cancel=0.03, fulfil=0.5, quantity=0.05, new_order=0.1
+)
 ChangeKind = Literal["created", "completed", "cancelled", "fulfilled", "quantity_changed"]
 
 
@@ -54,35 +53,33 @@ class Change(admin.Change):
     KEYS = ("customerId", "orderId", "lineItemNumber")
 
 
-def seed(
-    state: PartnerCenterState,
-    *,
-    customers: int,
-    orders_per_customer: int,
-    rng_seed: int = 2,
-    now: datetime,
-) -> list[str]:
-    """Add `customers` customers with `orders_per_customer` orders each; their tenant ids."""
-    rng = random.Random(rng_seed)
-    customer_ids = [_guid(rng) for _ in range(customers)]
-    for customer_id in customer_ids:
-        state.add_customer(customer_id)
-        spread = admin.spread(rng, now=now, count=orders_per_customer, share=COMPLETE_SHARE)
-        for created_at, complete in spread:
-            state.create_order(customer_id, _seeded_order(rng, created_at, complete=complete))
-    return customer_ids
+class _Script(lifecycle.Script[PartnerCenterState, str, tuple[str, StoredOrder]]):
+    def new_owners(self, count: int) -> list[str]:
+        return [_guid(self.rng) for _ in range(count)]
+
+    def add_owner(self, owner: str) -> None:
+        self.state.add_customer(owner)
+
+    def seed_order(self, owner: str, created_at: datetime, settled: bool) -> None:
+        self.state.create_order(owner, _seeded_order(self.rng, created_at, complete=settled))
+
+    def rounds(self) -> Iterator[Round]:
+        # A stored order does not name its tenant, so each goes with the tenant's id.
+        for tenant in self.state.customer_ids():
+            yield [(tenant, stored) for stored in self.state.stored(tenant)], [tenant]
+
+    def step(self, order: tuple[str, StoredOrder]) -> list[Change]:
+        return _step(self.state, *order, self.rng)
+
+    def open_order(self, owner: str, now: datetime) -> Change:
+        created = self.state.create_order(owner, _new_order(self.rng, now))
+        return Change("created", owner, created["id"], after="pending")
 
 
-def advance(state: PartnerCenterState, rng: random.Random, now: datetime) -> list[Change]:
-    """One step of every scripted lifecycle; what changed, in a deterministic order."""
-    changes: list[Change] = []
-    for customer_id in state.customer_ids():
-        for stored in state.stored(customer_id):
-            changes.extend(_step(state, customer_id, stored, rng))
-        if rng.random() < NEW_ORDER_P:
-            created = state.create_order(customer_id, _new_order(rng, now))
-            changes.append(Change("created", customer_id, created["id"], after="pending"))
-    return changes
+Round = lifecycle.Round[tuple[str, StoredOrder], str]
+LIFECYCLE = lifecycle.Lifecycle(_Script, ODDS, rng_seed=2)
+seed = LIFECYCLE.seed
+advance = LIFECYCLE.advance
 
 
 def _step(
@@ -91,22 +88,22 @@ def _step(
     order_id, status = stored.payload["id"], stored.payload["status"]
     if status == "pending":
         draw = rng.random()
-        if draw < CANCEL_P:
+        if draw < ODDS.cancel:
             return [_cancel(state, customer_id, stored)]
-        if draw < CANCEL_P + COMPLETE_P:
+        if draw < ODDS.cancel + ODDS.complete:
             return [_complete(state, customer_id, stored, rng)]
         return []
     if status != "completed":
         return []
     changes: list[Change] = []
     waiting = [n for n, s in stored.provisioning.items() if s == "prefulfillmentPending"]
-    if waiting and rng.random() < FULFIL_P:
+    if waiting and rng.random() < ODDS.fulfil:
         state.set_provisioning(customer_id, order_id, {str(n): "fulfilled" for n in waiting})
         changes.extend(
             Change("fulfilled", customer_id, order_id, n, "prefulfillmentPending", "fulfilled")
             for n in waiting
         )
-    if rng.random() < QUANTITY_P:
+    if rng.random() < ODDS.quantity:
         changes.append(_change_quantity(state, customer_id, stored, rng))
     return changes
 

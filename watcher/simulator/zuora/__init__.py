@@ -14,29 +14,14 @@ world, `scenario` seeds it and moves orders through their lifecycles.
 
 from __future__ import annotations
 
-import random
-from datetime import datetime
-from typing import Any
-
-from watcher.simulator.server import VendorApi
+from watcher.simulator import lifecycle
 from watcher.simulator.zuora import admin, routes, scenario
 from watcher.simulator.zuora.world import CREDENTIALS, NAME, STATE, ZuoraState
 
 __all__ = ["CREDENTIALS", "NAME", "api", "seeded"]
 
-
-def api(state: ZuoraState) -> VendorApi[ZuoraState]:
-    """`state` served: Zuora's routes and reply headers, admin routes, its scenario's step."""
-    served = [*routes.routes(), *admin.routes()]
-    return VendorApi(
-        NAME, state, STATE, routes.WIRE, served, scenario.advance, on_prepare=routes.on_prepare
-    )
-
-
-def seeded(
-    *, customers: int, orders_per_customer: int, now: datetime, rng: random.Random
-) -> tuple[VendorApi[Any], list[str]]:
-    """A fresh world on `rng` with `customers` accounts seeded; the API and the account ids."""
-    state = ZuoraState(rng=rng)
-    ids = scenario.seed(state, accounts=customers, orders_per_account=orders_per_customer, now=now)
-    return api(state), ids
+PACKAGE = lifecycle.Package(
+    NAME, STATE, routes, admin, scenario.LIFECYCLE, ZuoraState, on_prepare=routes.on_prepare
+)
+api = PACKAGE.api
+seeded = PACKAGE.seeded

@@ -1,5 +1,6 @@
 """Seeded worlds and scripted order lifecycles for the Zuora Quickstart simulator.
 
+The shared `lifecycle.Lifecycle` drives both; this module says what is Zuora's own.
 `seed` fills a state from its own `random.Random(rng_seed)`: the same arguments on a fresh
 state give the same world. Accounts get ids `2c92c0f8` + 24 hex digits counting from 1.
 Each order has one subscription with one or two subscription items and, one time in two,
@@ -10,29 +11,28 @@ within the 20 days before `now`.
 
 `advance` moves the world one step, drawing from the `rng` it is given in a fixed order
 (accounts in creation order, each account's orders oldest first). A pending order
-completes (COMPLETE_P; its subscriptions pending_activation -> active, items active, lines
-complete and fulfilled), is canceled (CANCEL_P; subscriptions canceled) or fails (FAIL_P);
+completes (ODDS.complete; its subscriptions pending_activation -> active, items active, lines
+complete and fulfilled), is canceled (ODDS.cancel; subscriptions canceled) or fails (ODDS.fail);
 any order that is not canceled or failed may get a subscription item's quantity changed
-(QUANTITY_P); each account may get a new pending order (NEW_ORDER_P). Every change comes
+(ODDS.quantity); each account may get a new pending order (ODDS.new_order). Every change comes
 back as a `Change`.
 """
 
 from __future__ import annotations
 
 import random
+from collections.abc import Iterator
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Unpack
 
-from watcher.simulator import admin
+from watcher.simulator import admin, lifecycle
+from watcher.simulator.lifecycle import Seeding
 from watcher.simulator.zuora.orders import format_time
 from watcher.simulator.zuora.world import ZuoraState
 
-COMPLETE_SHARE = 0.6
-COMPLETE_P = 0.4
-CANCEL_P = 0.05
-FAIL_P = 0.03
-QUANTITY_P = 0.05
-NEW_ORDER_P = 0.1
+ODDS = lifecycle.Odds(
+    settled=0.6, complete=0.4, cancel=0.05, fail=0.03, quantity=0.05, new_order=0.1
+)
 PRODUCTS = ("SKU-KIT-1", "SKU-SETUP-2", "SKU-TRAINING-3")
 ChangeKind = Literal["created", "completed", "canceled", "failed", "quantity_changed"]
 _KINDS: dict[str, ChangeKind] = {
@@ -51,26 +51,6 @@ class Change(admin.Change):
 
 def account_id(number: int) -> str:
     return f"2c92c0f8{number:024x}"
-
-
-def seed(
-    state: ZuoraState,
-    *,
-    accounts: int,
-    orders_per_account: int,
-    rng_seed: int = 7,
-    now: datetime,
-) -> list[str]:
-    """Add `accounts` accounts with `orders_per_account` orders each; their ids."""
-    rng = random.Random(rng_seed)
-    first = len(state.account_ids()) + 1
-    ids = [account_id(first + n) for n in range(accounts)]
-    for account in ids:
-        state.add_account(account)
-        spread = admin.spread(rng, now=now, count=orders_per_account, share=COMPLETE_SHARE)
-        for created, complete in spread:
-            state.create_order(account, new_order(rng, created, complete=complete))
-    return ids
 
 
 def new_order(rng: random.Random, created: datetime, *, complete: bool) -> dict[str, Any]:
@@ -103,29 +83,55 @@ def new_order(rng: random.Random, created: datetime, *, complete: bool) -> dict[
     return order
 
 
-def advance(state: ZuoraState, rng: random.Random, now: datetime) -> list[Change]:
-    """One step of every scripted lifecycle; what changed, in a deterministic order."""
-    changes: list[Change] = []
-    for account in state.account_ids():
-        for order in list(state.orders(account)):
-            changes.extend(_step(state, order, rng))
-        if rng.random() < NEW_ORDER_P:
-            created = state.create_order(account, new_order(rng, now, complete=False))
-            changes.append(Change("created", account, created["order_number"], after="pending"))
-    return changes
+class _Script(lifecycle.Script[ZuoraState, str, dict[str, Any]]):
+    def new_owners(self, count: int) -> list[str]:
+        first = len(self.state.account_ids()) + 1
+        return [account_id(first + n) for n in range(count)]
+
+    def add_owner(self, owner: str) -> None:
+        self.state.add_account(owner)
+
+    def seed_order(self, owner: str, created_at: datetime, settled: bool) -> None:
+        self.state.create_order(owner, new_order(self.rng, created_at, complete=settled))
+
+    def rounds(self) -> Iterator[Round]:
+        for account in self.state.account_ids():
+            yield list(self.state.orders(account)), [account]
+
+    def step(self, order: dict[str, Any]) -> list[Change]:
+        return _step(self.state, order, self.rng)
+
+    def open_order(self, owner: str, now: datetime) -> Change:
+        created = self.state.create_order(owner, new_order(self.rng, now, complete=False))
+        return Change("created", owner, created["order_number"], after="pending")
+
+
+Round = lifecycle.Round[dict[str, Any], str]
+LIFECYCLE = lifecycle.Lifecycle(_Script, ODDS)
+advance = LIFECYCLE.advance
+
+
+def seed(
+    state: ZuoraState, *, accounts: int, orders_per_account: int, **seeding: Unpack[Seeding]
+) -> list[str]:
+    """Add `accounts` accounts with `orders_per_account` orders each; their ids."""
+    # The driver counts owners as customers; Zuora's owners are accounts.
+    return LIFECYCLE.seed(
+        state, customers=accounts, orders_per_customer=orders_per_account, **seeding
+    )
 
 
 def _step(state: ZuoraState, order: dict[str, Any], rng: random.Random) -> list[Change]:
     changes: list[Change] = []
     if order["state"] in ("pending", "executing", "scheduled"):
         draw = rng.random()
-        if draw < FAIL_P:
+        if draw < ODDS.fail:
             return [_settle(state, order, "failed")]
-        if draw < FAIL_P + CANCEL_P:
+        if draw < ODDS.fail + ODDS.cancel:
             return [_settle(state, order, "canceled")]
-        if draw < FAIL_P + CANCEL_P + COMPLETE_P:
+        if draw < ODDS.fail + ODDS.cancel + ODDS.complete:
             changes.append(_settle(state, order, "complete"))
-    if rng.random() < QUANTITY_P:
+    if rng.random() < ODDS.quantity:
         changed = _change_quantity(state, order["order_number"], rng)
         changes.extend([changed] if changed else [])
     return changes
