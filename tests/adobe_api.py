@@ -1,5 +1,7 @@
 """The Adobe VIP vendor API as the simulator tests call it: valid headers unless a call says
 otherwise, replies kept whole (status, body, headers), and a customer with dated orders.
+
+A fixture plugin too: `api` is the API of the test's `adobe_sim`, with a fresh token.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from uuid import uuid4
 
 import aiohttp
 import orjson
+import pytest
 
 from tests.plugins.simulator import SIM_CUSTOMERS, AdobeSimulator, SimAdmin
 from watcher.simulator.adobe_vip.world import CLIENT_ID
@@ -78,3 +81,10 @@ async def five_orders(admin: SimAdmin) -> list[str]:
         order = {"orderId": f"770000000{day}", "creationDate": f"2026-11-0{day}T08:00:00Z"}
         await admin.create_order(PAGED, order)
     return [f"770000000{day}" for day in range(5, 0, -1)]
+
+
+@pytest.fixture
+async def api(
+    session: aiohttp.ClientSession, adobe_sim: AdobeSimulator, sim_admin: SimAdmin
+) -> Api:
+    return Api(session, adobe_sim, await sim_admin.token())

@@ -1,4 +1,5 @@
-"""Shared fixtures live in tests/plugins/, one module per real service."""
+"""Shared fixtures live in tests/plugins/, one module per real service; tests/adobe_api.py
+adds `api`, the Adobe API as the simulator tests call it."""
 
 pytest_plugins = [
     "tests.plugins.rabbit",
@@ -7,4 +8,5 @@ pytest_plugins = [
     "tests.plugins.elastic_path",
     "tests.plugins.zuora",
     "tests.plugins.vendor",
+    "tests.adobe_api",
 ]

@@ -16,6 +16,10 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import aiohttp
+
+from watcher.core.ports import Provider
+from watcher.providers import connect
 from watcher.settings import AuthSettings, RetrySettings, SourceSettings
 
 
@@ -83,6 +87,25 @@ def sim_source(
         auth=auth,
         retry=RetrySettings(attempts=attempts, base_delay_s=0.01, max_delay_s=30.0),
         **extra,
+    )
+
+
+def sim_adapter(
+    source: SourceSettings,
+    session: aiohttp.ClientSession,
+    *,
+    sleep: RecordingSleep | None = None,
+    clock: FakeMonotonic | None = None,
+) -> Provider:
+    """The source's adapter as the tests run it: a recorded sleep that moves `clock` (a
+    fresh one unless given), and a seeded Random."""
+    clock = clock or FakeMonotonic()
+    return connect.adapter(
+        source,
+        session,
+        sleep=(sleep or RecordingSleep()).on(clock),
+        rng=random.Random(3),
+        clock=clock,
     )
 
 

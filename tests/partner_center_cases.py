@@ -4,7 +4,6 @@ its request log and state, and the typed changes between two fetches.
 
 from __future__ import annotations
 
-import random
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,7 +17,6 @@ from tests.plugins.simulator import SIM_NOW
 from watcher.core import events, sync
 from watcher.core.models import Order
 from watcher.core.ports import Provider, Snapshot
-from watcher.providers import connect
 from watcher.settings import (
     AuthSettings,
 )
@@ -37,7 +35,6 @@ def make_adapter(
     refresh_token: str | None = REFRESH_TOKEN,
     attempts: int = 3,
 ) -> Provider:
-    clock = clock or FakeMonotonic()
     auth = AuthSettings(
         token_url=sim.token_url,
         client_id=CLIENT_ID,
@@ -53,13 +50,7 @@ def make_adapter(
         attempts=attempts,
         options=PartnerCenterOptions(provisioning=True),
     )
-    return connect.adapter(
-        source,
-        session,
-        sleep=(sleep or RecordingSleep()).on(clock),
-        rng=random.Random(3),
-        clock=clock,
-    )
+    return doubles.sim_adapter(source, session, sleep=sleep, clock=clock)
 
 
 def by_id(orders: Sequence[Order]) -> dict[str, Order]:

@@ -11,7 +11,6 @@ every adapter does alike is in test_vendor_contract.py.
 from __future__ import annotations
 
 import asyncio
-import random
 from datetime import timedelta
 from typing import Any
 
@@ -35,7 +34,6 @@ from watcher.core.errors import (
 )
 from watcher.core.models import OrderStatus, Provisioning
 from watcher.core.ports import Provider
-from watcher.providers import connect
 from watcher.settings import AuthSettings
 from watcher.simulator.adobe_vip.routes import TOKEN_PATH
 from watcher.simulator.adobe_vip.world import CLIENT_ID, CLIENT_SECRET
@@ -56,7 +54,6 @@ def make_adapter(
     attempts: int = 3,
     timeout_s: float = 5.0,
 ) -> Provider:
-    clock = clock or FakeMonotonic()
     auth = AuthSettings(
         token_url=sim.token_url,
         client_id=CLIENT_ID,
@@ -73,13 +70,7 @@ def make_adapter(
         timeout_s=timeout_s,
         page_size=page_size,
     )
-    return connect.adapter(
-        source,
-        session,
-        sleep=(sleep or RecordingSleep()).on(clock),
-        rng=random.Random(3),
-        clock=clock,
-    )
+    return doubles.sim_adapter(source, session, sleep=sleep, clock=clock)
 
 
 async def seed_paged_customer(admin: SimAdmin, *, orders: int = 7) -> list[str]:

@@ -11,7 +11,6 @@ What every adapter does alike is in test_vendor_contract.py.
 
 from __future__ import annotations
 
-import random
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import unquote
@@ -39,7 +38,6 @@ from watcher.core.errors import (
 )
 from watcher.core.models import Order, OrderStatus, Provisioning
 from watcher.core.ports import Provider, Snapshot
-from watcher.providers import connect
 from watcher.providers.elastic_path import adapter as elastic_path
 from watcher.providers.elastic_path import mapping, replies
 from watcher.settings import (
@@ -191,7 +189,6 @@ def make_adapter(
     attempts: int = 3,
     customer_filter: str = "customer_id",
 ) -> Provider:
-    clock = clock or FakeMonotonic()
     source = doubles.sim_source(
         "ep-test",
         "elastic_path",
@@ -202,13 +199,7 @@ def make_adapter(
         page_size=page_size,
         options=ElasticPathOptions(customer_filter=customer_filter),
     )
-    return connect.adapter(
-        source,
-        session,
-        sleep=(sleep or RecordingSleep()).on(clock),
-        rng=random.Random(3),
-        clock=clock,
-    )
+    return doubles.sim_adapter(source, session, sleep=sleep, clock=clock)
 
 
 async def api_calls(admin: EpAdmin) -> list[dict[str, Any]]:

@@ -22,13 +22,6 @@ from tests.plugins.simulator import (
 pytestmark = pytest.mark.timeout(5)
 
 
-@pytest.fixture
-async def api(
-    session: aiohttp.ClientSession, adobe_sim: AdobeSimulator, sim_admin: SimAdmin
-) -> Api:
-    return Api(session, adobe_sim, await sim_admin.token())
-
-
 # Faults
 
 

@@ -16,7 +16,6 @@ error shape for the echo. What is one vendor's alone stays in that vendor's test
 from __future__ import annotations
 
 import logging
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +25,7 @@ import pytest
 from pydantic import SecretStr
 
 from tests import doubles
-from tests.doubles import FakeMonotonic, RecordingSleep, error_texts
+from tests.doubles import RecordingSleep, error_texts
 from tests.plugins.admin import SimulatorAdmin
 from tests.plugins.elastic_path import EP_CUSTOMERS
 from tests.plugins.zuora import ZUORA_ACCOUNTS
@@ -36,7 +35,6 @@ from watcher.core.errors import (
     TransientProviderError,
 )
 from watcher.core.ports import Provider
-from watcher.providers import connect
 from watcher.settings import AuthSettings, SourceSettings
 from watcher.simulator import Simulator, adobe_vip, elastic_path, partner_center, zuora
 from watcher.vendors import PartnerCenterOptions
@@ -75,10 +73,7 @@ class Case:
             page_size=page_size,
             **extra,
         )
-        clock = FakeMonotonic()
-        return connect.adapter(
-            source, session, sleep=sleep.on(clock), rng=random.Random(3), clock=clock
-        )
+        return doubles.sim_adapter(source, session, sleep=sleep)
 
     @property
     def secret(self) -> str:
