@@ -18,7 +18,12 @@ from pydantic import SecretStr
 from tests.doubles import FakeMonotonic, RecordingSleep, error_texts
 from tests.plugins.vendor import Answer, ScriptedVendor
 from watcher import vendors
-from watcher.core.errors import PermanentProviderError, TransientProviderError
+from watcher.core.errors import (
+    MalformedReplyError,
+    PermanentProviderError,
+    TransientProviderError,
+)
+from watcher.providers import connect
 from watcher.providers.client import Dialect, VendorClient
 from watcher.settings import AuthSettings, LimitSettings, RetrySettings, SourceSettings
 
@@ -160,3 +165,24 @@ async def test_every_request_carries_the_dialects_trace_headers(
     assert [request.headers["trace-id"] for request in vendor.seen] == ["0", "1"]
     assert [request.method for request in vendor.seen] == ["POST", "GET"]
     assert vendor.seen[1].headers["Authorization"] == "Bearer t"
+
+
+async def test_a_next_link_leaving_the_vendor_is_refused_without_quoting_its_query(
+    scripted_vendor: ScriptedVendor, http: aiohttp.ClientSession
+) -> None:
+    vendor = scripted_vendor
+    leaving = "https://elsewhere.example/v3/customers/c1/orders?offset=3&token=l1ve-t0ken-value"
+    page = {"items": [], "links": {"next": {"uri": leaving}}}
+    vendor.default = Answer(body=page)
+    vendor.then(Answer(body={"access_token": "l1ve-t0ken-value", "expires_in": 3600}))
+    settings = source("adobe_vip", base_url=vendor.base_url)
+    settings = settings.model_copy(
+        update={"auth": settings.auth.model_copy(update={"token_url": vendor.base_url + "/t"})}
+    )
+    adapter = connect.adapter(settings, http, sleep=RecordingSleep(), clock=FakeMonotonic())
+
+    with pytest.raises(MalformedReplyError, match=r"links\.next leaves") as caught:
+        await adapter.fetch_orders("c1", since=None)
+
+    assert "/v3/customers/c1/orders" in str(caught.value)
+    assert "l1ve-t0ken-value" not in error_texts(caught.value)

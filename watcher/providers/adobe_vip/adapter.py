@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Collection
 from datetime import datetime
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from watcher.core.errors import ConfigError, MalformedReplyError
 from watcher.core.models import Order
@@ -103,11 +103,14 @@ class AdobeVip:
             if uri.startswith(("http://", "https://"))
             else f"{self._base_url}/{uri.lstrip('/')}"
         )
+        # Only the link's path is quoted: its query is the vendor's and may carry anything.
         if not url.startswith(f"{self._base_url}/"):
-            raise MalformedReplyError(f"{what}: links.next leaves {self._base_url}: {uri!r}")
+            raise MalformedReplyError(
+                f"{what}: links.next leaves {self._base_url}: {urlsplit(uri).path!r}"
+            )
         if url in visited:
             raise MalformedReplyError(
-                f"{what}: links.next points back to a page already read: {uri!r}"
+                f"{what}: links.next points back to a page already read: {urlsplit(uri).path!r}"
             )
         return url
 
