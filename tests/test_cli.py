@@ -207,7 +207,26 @@ def test_a_bad_type_says_what_is_wrong(
 
     message = bad_configuration(capsys, "check", "--config", str(path))
 
-    assert re.search(r"sources\.0\.poll_interval_s: .*number", message)
+    assert re.search(r"sources\.0\.poll_interval_s: .*not a duration", message)
+
+
+def test_every_mistake_is_one_line_of_its_own(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text('[amqp]\nurll = "x"\n' + VALID_SOURCE.replace('"cid"', '"cid"\nclientid = 1'))
+    monkeypatch.setenv("WATCHER_SOURCES__ADOBE_PROD__TIMEOUT_S", "soon")
+
+    assert cli.main(["check", "--config", str(path)]) == 2
+
+    assert capsys.readouterr().err.splitlines() == [
+        "order-watcher: bad configuration: amqp.urll: unknown key; did you mean amqp.url?",
+        "order-watcher: bad configuration: sources.0.timeout_s"
+        " (from WATCHER_SOURCES__ADOBE_PROD__TIMEOUT_S):"
+        " 'soon' is not a duration such as '90s', '15m' or '2h'",
+        "order-watcher: bad configuration: sources.0.auth.clientid: unknown key;"
+        " did you mean sources.0.auth.client_id?",
+    ]
 
 
 def test_a_missing_config_file_exits_2(

@@ -314,7 +314,10 @@ def test_configmap_config_loads_with_the_secrets_from_the_environment(tmp_path: 
             key = item["valueFrom"]["secretKeyRef"]["key"]
             assert key in secret, name
             environ[name] = f"from-secret-{key}"
-    assert set(environ) == {"WATCHER_AMQP__URL", "WATCHER_SOURCES__0__AUTH__CLIENT_SECRET"}
+    assert set(environ) == {
+        "WATCHER_AMQP__URL",
+        "WATCHER_SOURCES__ADOBE_PROD__AUTH__CLIENT_SECRET",
+    }
 
     config = tmp_path / "watcher.toml"
     config.write_text(kubernetes_object("ConfigMap")["data"]["watcher.toml"])
@@ -324,7 +327,7 @@ def test_configmap_config_loads_with_the_secrets_from_the_environment(tmp_path: 
     assert loaded.store.url == "sqlite:////var/lib/order-watcher/order-watcher.db"
     assert loaded.amqp.url.get_secret_value() == "from-secret-amqp-url"
     secret_value = loaded.sources[0].auth.client_secret.get_secret_value()
-    assert secret_value == "from-secret-source-0-client-secret"
+    assert secret_value == "from-secret-adobe-prod-client-secret"
 
 
 def test_secret_values_are_placeholders() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -19,6 +20,7 @@ from watcher.bus import tail
 from watcher.core.errors import BusError, ConfigError, ServiceFailed
 
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+log = logging.getLogger("watcher.cli")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,7 +28,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.handler(args))
     except ConfigError as exc:
-        print(f"order-watcher: bad configuration: {exc}", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"order-watcher: bad configuration: {problem}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
         return EXIT_OK
@@ -101,8 +104,11 @@ def _load(args: argparse.Namespace, *, required: bool = True) -> settings.Settin
     path = _config_path(args)
     if path is None and required:
         raise ConfigError("--config", "give a config file with --config PATH or WATCHER_CONFIG")
-    loaded = settings.load(path)
+    notices: list[str] = []
+    loaded = settings.load(path, notices=notices)
     logs.configure(style=loaded.log_format, level=args.log_level)
+    for notice in notices:
+        log.warning("%s", notice)
     return loaded
 
 

@@ -19,8 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
+from watcher.core.durations import DurationOrZeroS
 from watcher.core.errors import ConfigError
 
 
@@ -36,7 +37,7 @@ class PartnerCenterOptions(Options):
 
 class ElasticPathOptions(Options):
     customer_filter: Literal["customer_id", "account_id"] = "customer_id"
-    updated_overlap_s: float = Field(default=300.0, ge=0)
+    updated_overlap_s: DurationOrZeroS = 300.0
 
 
 @dataclass(frozen=True, slots=True)

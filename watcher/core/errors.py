@@ -19,18 +19,45 @@ Messages never carry secrets.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 
 class WatcherError(Exception):
     """Base of every error order-watcher raises on purpose."""
 
 
-class ConfigError(WatcherError):
-    """The configuration is invalid. `key` names the offending setting."""
+@dataclass(frozen=True, slots=True)
+class ConfigProblem:
+    """One mistake in the configuration: the key, and the variable when the value came from
+    the environment."""
 
-    def __init__(self, key: str, problem: str) -> None:
-        super().__init__(f"{key}: {problem}")
+    key: str
+    problem: str
+    variable: str | None = None
+
+    def __str__(self) -> str:
+        where = self.key if self.variable is None else f"{self.key} (from {self.variable})"
+        return f"{where}: {self.problem}"
+
+
+class ConfigError(WatcherError):
+    """The configuration is invalid: every problem found, the first as `key` and `problem`."""
+
+    def __init__(self, key: str, problem: str, *, variable: str | None = None) -> None:
+        self.problems: tuple[ConfigProblem, ...] = (ConfigProblem(key, problem, variable),)
+        super().__init__(str(self.problems[0]))
         self.key = key
         self.problem = problem
+
+    @classmethod
+    def of(cls, problems: Sequence[ConfigProblem]) -> ConfigError:
+        """One error reporting all of `problems` (at least one)."""
+        first = problems[0]
+        error = cls(first.key, first.problem, variable=first.variable)
+        error.problems = tuple(problems)
+        error.args = ("; ".join(str(problem) for problem in problems),)
+        return error
 
 
 class ProviderError(WatcherError):
