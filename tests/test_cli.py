@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import socket
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -370,13 +371,15 @@ async def test_check_reports_each_dependency_and_hides_the_broker_password(
     adobe_sim: AdobeSimulator, tmp_path: Path
 ) -> None:
     config = str(sim_config(adobe_sim, tmp_path))
+    async with store.opened(f"sqlite:///{tmp_path / 'watcher.db'}"):
+        pass
 
     checked = await run_cli("check", "--config", config, cwd=tmp_path)
 
     assert checked.returncode == 1, checked.stderr
     lines = checked.stdout.splitlines()
     assert len(lines) == 3, checked.stdout
-    assert re.match(r"ok\s+store \(sqlite\): ", lines[0])
+    assert re.match(r"ok\s+store \(sqlite\): readable; 0 event\(s\) waiting", lines[0])
     assert re.match(r"FAIL broker \(exchange order-watcher\): ", lines[1])
     assert re.match(rf"ok\s+source adobe-sim \(adobe_vip\): customer {CUSTOMER}: ", lines[2])
     assert BROKER_PASSWORD not in checked.stdout + checked.stderr
@@ -436,3 +439,61 @@ def test_demo_stops_quietly_when_its_reader_goes_away(tmp_path: Path) -> None:
     assert b"simulator:" in first
     assert b"Traceback" not in process.stderr.read()
     process.stderr.close()
+
+
+def _store_config(sim: AdobeSimulator, tmp_path: Path, db: Path) -> str:
+    path = sim_config(sim, tmp_path)
+    path.write_text(path.read_text().replace(str(tmp_path / "watcher.db"), str(db)))
+    return str(path)
+
+
+async def test_check_reports_a_missing_store_and_creates_nothing(
+    adobe_sim: AdobeSimulator, tmp_path: Path
+) -> None:
+    db = tmp_path / "state" / "watcher.db"
+    config = _store_config(adobe_sim, tmp_path, db)
+
+    checked = await run_cli("check", "--config", config, cwd=tmp_path)
+
+    assert checked.returncode == 1
+    store_line = checked.stdout.splitlines()[0]
+    assert store_line == (
+        f"FAIL store (sqlite): no store at {db}; the service creates it when it first runs"
+    )
+    assert not db.parent.exists()
+
+
+async def test_check_reads_a_store_and_leaves_it_as_it_was(
+    adobe_sim: AdobeSimulator, tmp_path: Path
+) -> None:
+    db = tmp_path / "state" / "watcher.db"
+    config = _store_config(adobe_sim, tmp_path, db)
+    assert (await run_cli("once", "--config", config, cwd=tmp_path)).returncode == 0
+    before = {
+        path.name: (path.stat().st_mtime_ns, path.read_bytes()) for path in db.parent.iterdir()
+    }
+
+    checked = await run_cli("check", "--config", config, cwd=tmp_path)
+
+    assert checked.stdout.startswith("ok   store (sqlite): readable; 0 event(s) waiting")
+    after = {
+        path.name: (path.stat().st_mtime_ns, path.read_bytes()) for path in db.parent.iterdir()
+    }
+    assert after == before
+    assert list(before) == ["watcher.db"]
+
+
+async def test_check_refuses_a_store_of_another_schema_version_and_keeps_it(
+    adobe_sim: AdobeSimulator, tmp_path: Path
+) -> None:
+    db = tmp_path / "watcher.db"
+    config = _store_config(adobe_sim, tmp_path, db)
+    with sqlite3.connect(db) as connection:
+        connection.execute("PRAGMA user_version = 99")
+
+    checked = await run_cli("check", "--config", config, cwd=tmp_path)
+
+    assert checked.stdout.startswith("FAIL store (sqlite): the store has schema version 99")
+    with sqlite3.connect(db) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone() == (99,)
+        assert connection.execute("SELECT count(*) FROM sqlite_master").fetchone() == (0,)

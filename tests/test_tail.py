@@ -58,7 +58,7 @@ STATUS = event(
     after={"value": "completed", "raw": "1000"},
 )
 QUANTITY = event("order.line_item.quantity_changed", line_key="1", before=5, after=7)
-SUBJECT = "2026-11-24T09:40:00Z  {key}  adobe_vip/9876543210/5120008001"
+SUBJECT = "2026-11-24T09:40:00Z  {key:<56} adobe_vip/9876543210/5120008001"
 
 
 class Output(io.StringIO):
@@ -157,7 +157,7 @@ async def test_prints_matching_events_one_readable_line_each(
     assert await asyncio.wait_for(running.task, 20) == 2
     assert running.lines() == [
         f"{SUBJECT.format(key=STATUS_KEY)}  pending (1002) -> completed (1000)",
-        f"{SUBJECT.format(key=QUANTITY_KEY)}  line 1  5 -> 7",
+        f"{SUBJECT.format(key=QUANTITY_KEY)} line 1  5 -> 7",
     ]
 
 
@@ -250,7 +250,7 @@ async def test_an_unreachable_broker_is_a_bus_error_without_the_password() -> No
             {"before": {"value": "paid", "raw": "paid"}, "after": {"value": "failed"}},
             "  paid -> failed",
         ),
-        ({"line_key": "A-1", "line": {"quantity": 2}}, "  line A-1"),
+        ({"line_key": "A-1", "line": {"quantity": 2}}, " line A-1"),
         ({}, ""),
     ],
 )
@@ -258,4 +258,25 @@ def test_readable_shows_line_key_and_change_only_when_present(
     data: dict[str, Any], expected: str
 ) -> None:
     event = {"time": "2026-11-24T09:40:00Z", "subject": "adobe_vip/1/2", "data": data}
-    assert tail.readable(event, "k") == f"2026-11-24T09:40:00Z  k  adobe_vip/1/2{expected}"
+    assert tail.readable(event, "k") == f"2026-11-24T09:40:00Z  {'k':<56} adobe_vip/1/2{expected}"
+
+
+@pytest.mark.parametrize(
+    ("time", "shown"),
+    [
+        ("2026-11-24T09:40:00.123456Z", "2026-11-24T09:40:00Z"),
+        ("2026-11-24T10:40:00.5+01:00", "2026-11-24T09:40:00Z"),
+        ("2026-11-24T09:40:00", "2026-11-24T09:40:00"),
+        ("yesterday", "yesterday"),
+    ],
+)
+def test_readable_shows_the_time_to_the_second(time: str, shown: str) -> None:
+    event = {"time": time, "subject": "s", "data": {}}
+    assert tail.readable(event, "k").split("  ")[0] == shown
+
+
+def test_readable_lines_keep_their_columns_whatever_the_routing_key() -> None:
+    keys = ["zuora.order.created", "partner_center.order.provisioning_changed.fulfilled"]
+    event = {"time": "2026-11-24T09:40:00.5Z", "subject": "zuora/1/2", "data": {}}
+    lines = [tail.readable(event, key) for key in keys]
+    assert {line.index("zuora/1/2") for line in lines} == {len("2026-11-24T09:40:00Z") + 2 + 57}

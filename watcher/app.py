@@ -171,20 +171,24 @@ async def serve_until_signalled(settings: Settings) -> None:
 async def once(settings: Settings, *, out: TextIO) -> list[CustomerSync]:
     """One sync of every customer of every source; each event printed as a JSON line.
 
-    The events are committed to the outbox like in `run`, so the service publishes them
+    A customer's events are printed as soon as they are committed, so a long run shows its
+    progress. They are committed to the outbox like in `run`, so the service publishes them
     when it next runs; `once` itself never talks to the broker.
     """
+
+    def show(result: CustomerSync) -> None:
+        for record in result.records:
+            out.write(record.body.decode() + "\n")
+        out.flush()
+
     results: list[CustomerSync] = []
     async with store.opened(settings.store.url) as snapshots, sessions.pooled() as session:
         for source in settings.sources:
-            poller = Poller(source, build_provider(source, session), snapshots, clock=utc_now)
+            provider = build_provider(source, session)
+            poller = Poller(source, provider, snapshots, on_sync=show, clock=utc_now)
             cycle = await poller.cycle()
             log.info("once: source %s: %s", source.name, summary(cycle))
             results.extend(cycle)
-    for result in results:
-        for record in result.records:
-            out.write(record.body.decode() + "\n")
-    out.flush()
     return results
 
 
@@ -207,11 +211,11 @@ async def check(settings: Settings) -> list[Check]:
 async def _check_store(settings: Settings) -> Check:
     name = f"store ({_scheme(settings.store.url)})"
     try:
-        async with store.opened(settings.store.url) as snapshots:
+        async with store.opened(settings.store.url, read_only=True) as snapshots:
             stats = await snapshots.stats()
     except StoreError as exc:
         return Check(name, False, str(exc))
-    return Check(name, True, f"open; {stats.backlog} event(s) waiting in the outbox")
+    return Check(name, True, f"readable; {stats.backlog} event(s) waiting in the outbox")
 
 
 async def _check_broker(settings: Settings) -> Check:

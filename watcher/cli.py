@@ -2,7 +2,9 @@
 
 Exit codes: 0 success, 1 a dependency failed (`check`, `once` with failed sources, `tail`
 without a broker, `run` when a part of the service failed and it stopped), 2 bad
-configuration or usage. Only this module configures logging handlers.
+configuration or usage (one line per mistake, never a traceback), 130 interrupted by
+Ctrl-C (`tail`, `demo`, `simulate`; `run` drains on SIGINT and SIGTERM and exits 0).
+Only this module configures logging handlers.
 """
 
 from __future__ import annotations
@@ -12,14 +14,18 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from importlib import metadata
 from pathlib import Path
+from typing import NoReturn, TypeAlias
 
 from watcher import app, demo, logs, settings, vendors
 from watcher.bus import tail
+from watcher.core.durations import parse_duration_s
 from watcher.core.errors import BusError, ConfigError, ServiceFailed
 
-EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_CONFIG, EXIT_INTERRUPTED = 0, 1, 2, 130
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 log = logging.getLogger("watcher.cli")
 
 
@@ -32,21 +38,34 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"order-watcher: bad configuration: {problem}", file=sys.stderr)
         return EXIT_CONFIG
     except KeyboardInterrupt:
-        return EXIT_OK
+        # Ctrl-C on tail, demo or simulate: the shell's convention, 128 + SIGINT, no traceback.
+        return EXIT_INTERRUPTED
+
+
+class _Parser(argparse.ArgumentParser):
+    """A usage error is one line naming the option, and exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_CONFIG, f"{self.prog}: {message} (see {self.prog} --help)\n")
+
+
+_Commands: TypeAlias = "argparse._SubParsersAction[_Parser]"
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="order-watcher", description="Watch vendor orders and publish their changes."
+    parser = _Parser(
+        prog="order-watcher",
+        description="Watch vendor orders and publish their changes.",
+        parents=[_logging_options(defaults=True)],
     )
-    parser.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING or ERROR")
+    parser.add_argument("-V", "--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, handler, text in (
         ("run", _run, "the service: pollers and the outbox relay; SIGTERM drains cleanly"),
         ("once", _once, "one poll of every source; events printed as JSON lines"),
-        ("check", _check, "validate the config and reach each dependency"),
+        ("check", _check, "validate the config and reach each dependency; the store is only read"),
     ):
-        command = commands.add_parser(name, help=text, description=text)
+        command = _command(commands, name, text)
         command.add_argument("--config", type=Path, help="TOML file (default: $WATCHER_CONFIG)")
         command.set_defaults(handler=handler)
     _add_tail(commands)
@@ -55,36 +74,109 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_tail(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _logging_options(*, defaults: bool) -> _Parser:
+    """--log-level and --log-format, before the command (`defaults`) or after it."""
+    options = _Parser(add_help=False)
+    options.add_argument(
+        "--log-level",
+        type=_log_level,
+        default="INFO" if defaults else argparse.SUPPRESS,
+        help=f"{', '.join(LOG_LEVELS)} (default: INFO)",
+    )
+    options.add_argument(
+        "--log-format",
+        choices=("plain", "json"),
+        default=None if defaults else argparse.SUPPRESS,
+        help="overrides the config's log_format",
+    )
+    return options
+
+
+def _command(commands: _Commands, name: str, text: str) -> argparse.ArgumentParser:
+    return commands.add_parser(
+        name, help=text, description=text, parents=[_logging_options(defaults=False)]
+    )
+
+
+def _log_level(text: str) -> str:
+    if text.upper() not in LOG_LEVELS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(LOG_LEVELS)}")
+    return text.upper()
+
+
+def _at_least_one(text: str) -> int:
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return number
+
+
+def _first_of_four_ports(text: str) -> int:
+    port = int(text) if text.isdigit() else 0
+    if not 1 <= port <= 65_535 - 3:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port from 1 to 65532 (four in a row)")
+    return port
+
+
+def _duration(*, zero: bool) -> Callable[[str], float]:
+    """A duration option ('90s', '2m' or seconds): more than zero, or zero too."""
+
+    def parse(text: str) -> float:
+        try:
+            seconds = parse_duration_s(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        if seconds < 0 or (seconds == 0 and not zero):
+            bound = "0 or more" if zero else "more than 0"
+            raise argparse.ArgumentTypeError(f"{text!r} is not a duration of {bound}")
+        return seconds
+
+    return parse
+
+
+def _version() -> str:
+    try:
+        return metadata.version("order-watcher")
+    except metadata.PackageNotFoundError:
+        return "(not installed)"
+
+
+def _add_tail(commands: _Commands) -> None:
     text = "print events from the broker as they are published (a temporary queue of its own)"
-    command = commands.add_parser("tail", help=text, description=text)
+    command = _command(commands, "tail", text)
     command.add_argument(
         "patterns", nargs="*", default=["#"], help="routing-key patterns (default: #)"
     )
     command.add_argument("--config", type=Path, help="TOML file; without one, the defaults")
-    command.add_argument("--json", action="store_true", help="print each event as a JSON line")
-    command.add_argument("--limit", type=int, default=None, help="stop after this many events")
+    command.add_argument("--json", action="store_true", help="print each message's body exactly")
+    command.add_argument("--limit", type=_at_least_one, help="stop after this many events")
     command.set_defaults(handler=_tail)
 
 
-def _add_demo(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_demo(commands: _Commands) -> None:
     text = "the bundled simulator and the watcher on embedded defaults, changes shown live"
-    command = commands.add_parser("demo", help=text, description=text)
-    command.add_argument("--customers", type=int, default=3)
-    command.add_argument("--tick-s", type=float, default=3.0, help="seconds between changes")
-    command.add_argument("--poll-interval-s", type=float, default=2.0)
-    command.add_argument("--duration-s", type=float, default=None, help="stop after this long")
+    command = _command(commands, "demo", text)
+    command.add_argument("--customers", type=_at_least_one, default=3, help="per vendor")
+    positive = _duration(zero=False)
+    command.add_argument("--tick-s", type=positive, default=3.0, help="time between changes")
+    command.add_argument("--poll-interval-s", type=positive, default=2.0)
+    command.add_argument("--duration-s", type=positive, default=None, help="stop after this long")
     command.set_defaults(handler=_demo)
 
 
-def _add_simulate(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_simulate(commands: _Commands) -> None:
     text = "the four vendor simulators (tokens, paging, faults, order lifecycles) on PORT.."
-    command = commands.add_parser("simulate", help=text, description=text)
+    command = _command(commands, "simulate", text)
     command.add_argument("--host", default="127.0.0.1")
-    command.add_argument("--port", type=int, default=8080, help="first of four ports")
-    command.add_argument("--customers", type=int, default=3, help="customers per vendor")
-    command.add_argument("--orders", type=int, default=4, help="orders per customer")
-    command.add_argument("--tick-s", type=float, default=0.0, help="0: change only via admin")
+    command.add_argument("--port", type=_first_of_four_ports, default=8080, help="first of four")
+    command.add_argument("--customers", type=_at_least_one, default=3, help="per vendor")
+    command.add_argument("--orders", type=_at_least_one, default=4, help="per customer")
+    command.add_argument(
+        "--tick-s", type=_duration(zero=True), default=0.0, help="0: change only via admin"
+    )
     command.add_argument(
         "--provider",
         action="append",
@@ -106,7 +198,7 @@ def _load(args: argparse.Namespace, *, required: bool = True) -> settings.Settin
         raise ConfigError("--config", "give a config file with --config PATH or WATCHER_CONFIG")
     notices: list[str] = []
     loaded = settings.load(path, notices=notices)
-    logs.configure(style=loaded.log_format, level=args.log_level)
+    logs.configure(style=args.log_format or loaded.log_format, level=args.log_level)
     for notice in notices:
         log.warning("%s", notice)
     return loaded
@@ -132,6 +224,14 @@ def _run(args: argparse.Namespace) -> int:
 
 def _once(args: argparse.Namespace) -> int:
     results = asyncio.run(app.once(_load_with_sources(args), out=sys.stdout))
+    baselines = [result for result in results if result.baseline]
+    if baselines:
+        orders = sum(result.orders for result in baselines)
+        print(
+            f"order-watcher: baseline: {orders} order(s) of {len(baselines)} customer(s)"
+            " recorded; a baseline publishes nothing, the next poll reports what changed",
+            file=sys.stderr,
+        )
     return EXIT_OK if all(result.error is None for result in results) else EXIT_FAILED
 
 
@@ -161,7 +261,7 @@ def _tail(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    logs.configure(level="WARNING")
+    logs.configure(style=args.log_format or "plain", level="WARNING")
     try:
         asyncio.run(
             demo.run(
@@ -180,7 +280,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _simulate(args: argparse.Namespace) -> int:
-    logs.configure(level=args.log_level)
+    logs.configure(style=args.log_format or "plain", level=args.log_level)
     asyncio.run(
         demo.simulate(
             host=args.host,

@@ -22,6 +22,7 @@ from typing import Any, Protocol, TextIO, cast
 from pydantic import SecretStr
 
 from watcher import app, store, vendors
+from watcher.bus import tail
 from watcher.core import events
 from watcher.poller import CustomerSync, Poller
 from watcher.providers import sessions
@@ -179,7 +180,7 @@ def describe(event: events.OrderEvent) -> str:
     if isinstance(event, events.OrderStuck):
         stuck_for, threshold = _duration(event.stuck_for_s), _duration(event.threshold_s)
         change = f"  {_text(event.status)} for {stuck_for} (threshold {threshold})"
-    return f"{events.routing_key(event):<56} {where}{change}"
+    return f"{events.routing_key(event):<{tail.KEY_WIDTH}} {where}{change}"
 
 
 def _duration(seconds: float) -> str:

@@ -43,7 +43,8 @@ log = logging.getLogger(__name__)
 class CustomerSync:
     """The outcome of one customer's sync: `error` is None when it succeeded.
 
-    `events` are the typed events and `records` the outbox rows committed for them.
+    `events` are the typed events and `records` the outbox rows committed for them;
+    `baseline` says this was the customer's first successful sync.
     """
 
     source: str
@@ -53,6 +54,7 @@ class CustomerSync:
     records: list[OutboxRecord] = field(default_factory=list)
     stuck: list[Order] = field(default_factory=list)
     full: bool = False
+    baseline: bool = False
     seconds: float = 0.0
     error: ProviderError | StoreError | None = None
 
@@ -226,6 +228,7 @@ class Poller:
             records=result.records,
             stuck=result.stuck,
             full=full,
+            baseline=not state.baseline_done,
         )
 
     def _full_relist_due(self, state: PollState, now: datetime) -> bool:

@@ -9,8 +9,9 @@ The exchange is only checked (a passive declare), so tailing never changes its t
 arguments; on a broker the watcher has not set up yet, the tail declares the topology
 exactly as the publisher would (see `topology`), so the first events are not missed.
 
-Each message becomes one line on `out`: readable (time, routing key, subject, line key,
-before -> after) or the body itself as a JSON line. A body that is not a CloudEvent is shown
+Each message becomes one line on `out`: readable (time to the second, routing key in a
+column as wide as `demo`'s, subject, line key, before -> after) or the body itself, exactly,
+as a JSON line. A body that is not a CloudEvent is shown
 on a line marked `[not a CloudEvent]` (in JSON mode `{"raw": ..., "routing_key": ...}`), so
 a stray message never stops the tail. Deliveries go through an in-process inbox; `stop`
 being set or the channel closing puts an end marker into it, so one loop waits for
@@ -26,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import aio_pika
@@ -49,6 +51,7 @@ log = logging.getLogger(__name__)
 DEFAULT_PATTERNS = ("#",)
 RAW_MARK = "[not a CloudEvent]"
 MAX_RAW_CHARS = 1000
+KEY_WIDTH = 56  # the routing-key column of `tail` and `demo`: fits every key but the longest
 _ENVELOPE = ("specversion", "id", "source", "type")
 
 _Inbox = asyncio.Queue[AbstractIncomingMessage | None]
@@ -185,15 +188,27 @@ def cloud_event(body: bytes) -> dict[str, Any] | None:
 
 
 def readable(event: dict[str, Any], routing_key: str) -> str:
-    """Time, routing key, subject, then the line key and before -> after when present."""
+    """Time to the second, routing key in its column, subject, then line and change."""
     data = event.get("data")
     data = data if isinstance(data, dict) else {}
-    parts = [str(event.get("time", "-")), routing_key, str(event.get("subject", "-"))]
+    text = f"{_to_the_second(event.get('time'))}  {routing_key:<{KEY_WIDTH}} "
+    text += str(event.get("subject", "-"))
     if data.get("line_key") is not None:
-        parts.append(f"line {data['line_key']}")
+        text += f" line {data['line_key']}"
     if "after" in data:
-        parts.append(f"{_value(data.get('before'))} -> {_value(data['after'])}")
-    return "  ".join(parts)
+        text += f"  {_value(data.get('before'))} -> {_value(data['after'])}"
+    return text
+
+
+def _to_the_second(time: object) -> str:
+    """'2026-11-24T09:40:00.123456Z' as '2026-11-24T09:40:00Z'; anything else as it is."""
+    try:
+        moment = datetime.fromisoformat(str(time))
+    except ValueError:
+        return str(time) if time is not None else "-"
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}{'Z' if moment.tzinfo is not None else ''}"
 
 
 def _value(value: object) -> str:

@@ -22,23 +22,29 @@ from watcher.store import sqlite
 __all__ = ["open_store", "opened"]
 
 
-async def open_store(url: str, *, retention_s: float = sqlite.DEFAULT_RETENTION_S) -> Store:
-    """An open store for `url`; `retention_s` is how long published events are kept."""
+async def open_store(
+    url: str, *, retention_s: float = sqlite.DEFAULT_RETENTION_S, read_only: bool = False
+) -> Store:
+    """An open store for `url`; `retention_s` is how long published events are kept.
+
+    `read_only` opens an existing store to read it and changes nothing, not even by
+    creating it: a missing store is a StoreError saying so.
+    """
     scheme, colon, _ = url.partition(":")
     if not colon:
         raise ConfigError("store.url", "not a URL; the default is sqlite:///order-watcher.db")
     if scheme.lower() == "sqlite":
         path = sqlite.path_from_url(url)
-        return await sqlite.SqliteStore.open(path, retention_s=retention_s)
+        return await sqlite.SqliteStore.open(path, retention_s=retention_s, read_only=read_only)
     raise ConfigError("store.url", f"no store for the scheme {scheme!r}; supported: sqlite")
 
 
 @contextlib.asynccontextmanager
 async def opened(
-    url: str, *, retention_s: float = sqlite.DEFAULT_RETENTION_S
+    url: str, *, retention_s: float = sqlite.DEFAULT_RETENTION_S, read_only: bool = False
 ) -> AsyncIterator[Store]:
     """The store for `url`, closed on exit."""
-    store = await open_store(url, retention_s=retention_s)
+    store = await open_store(url, retention_s=retention_s, read_only=read_only)
     try:
         yield store
     finally:

@@ -85,9 +85,12 @@ class SqliteStore:
         *,
         retention_s: float = DEFAULT_RETENTION_S,
         clock: Callable[[], datetime] = _utcnow,
+        read_only: bool = False,
     ) -> SqliteStore:
-        """Open (creating the file, its directories and its schema when missing)."""
-        return cls(await sqlite_connection.connect(str(path)), retention_s=retention_s, clock=clock)
+        """Open (creating the file, its directories and its schema when missing), or only
+        to read an existing store (`read_only`), which any write then fails on."""
+        connect = sqlite_connection.connect_read_only if read_only else sqlite_connection.connect
+        return cls(await connect(str(path)), retention_s=retention_s, clock=clock)
 
     async def poll_state(self, source: str, customer_id: str) -> PollState | None:
         async with self._connection("read the poll state") as db:

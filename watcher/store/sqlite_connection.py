@@ -2,7 +2,8 @@
 
 `connect(path)` creates the file and its directories when missing, sets the pragmas and
 brings the schema to `schema.VERSION` with the numbered migrations, recorded in
-`PRAGMA user_version`. Other processes on the same file (a second instance,
+`PRAGMA user_version`; `connect_read_only(path)` (for `order-watcher check`) changes
+nothing. Other processes on the same file (a second instance,
 `order-watcher check`) wait up to `BUSY_TIMEOUT_MS`; `transaction` opens with BEGIN
 IMMEDIATE, taking the write lock up front instead of failing later on a lock upgrade.
 
@@ -52,6 +53,39 @@ async def connect(path: str) -> aiosqlite.Connection:
         await db.close()
         raise
     return db
+
+
+async def connect_read_only(path: str) -> aiosqlite.Connection:
+    """Open an existing store to read it, creating, migrating and writing nothing.
+
+    A missing file is a StoreError saying so. With no write-ahead log beside the file, no
+    process has it open, so it is read as immutable: SQLite then leaves no -wal or -shm file
+    behind. With one, the service is running and those files are there already.
+    """
+    with translated(f"open {path} to read"):
+        db = await aiosqlite.connect(_read_only_uri(path), uri=True, isolation_level=None)
+    try:
+        with translated(f"read {path}"):
+            version = await _user_version(db)
+        if version != schema.VERSION:
+            raise StoreError(
+                f"the store has schema version {version} and this order-watcher version "
+                f"{schema.VERSION}; the service migrates an older one when it starts"
+            )
+    except BaseException:
+        await db.close()
+        raise
+    return db
+
+
+def _read_only_uri(path: str) -> str:
+    if path == MEMORY:
+        raise StoreError("an in-memory store holds nothing to read")
+    file = Path(path)
+    if not file.is_file():
+        raise StoreError(f"no store at {path}; the service creates it when it first runs")
+    quiet = "" if Path(f"{path}-wal").exists() else "&immutable=1"
+    return f"{file.resolve().as_uri()}?mode=ro{quiet}"
 
 
 def _make_parent(path: Path) -> None:
