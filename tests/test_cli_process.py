@@ -73,8 +73,15 @@ async def test_logging_options_work_before_and_after_the_command(
 
     logged = [line for line in after.stderr.splitlines() if not line.startswith("order-watcher:")]
     assert logged, after.stderr
-    assert all(orjson.loads(line)["level"] for line in logged), after.stderr
-    assert "poll source=adobe-sim" in after.stderr
+    entries = [orjson.loads(line) for line in logged]
+    [poll] = [entry for entry in entries if entry["message"].startswith("poll source=")]
+    assert {key: poll[key] for key in ("source", "provider", "customer", "outcome")} == {
+        "source": "adobe-sim",
+        "provider": "adobe_vip",
+        "customer": SIM_CUSTOMERS[0],
+        "outcome": "ok",
+    }
+    assert poll["duration_s"] > 0
     assert before.returncode == 0
     assert "poll source=" not in before.stderr  # an INFO line, below the asked-for level
 

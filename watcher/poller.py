@@ -29,8 +29,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from watcher import logs
 from watcher.core import sync
-from watcher.core.errors import PermanentProviderError, ProviderError, StoreError
+from watcher.core.errors import (
+    PermanentProviderError,
+    ProviderError,
+    StoreError,
+    WaitingError,
+)
 from watcher.core.events import OrderEvent
 from watcher.core.models import Order
 from watcher.core.ports import OutboxRecord, PollState, Provider, SnapshotStore
@@ -69,6 +75,14 @@ class CustomerSync:
                 return "store_error"
             case _:
                 return "error"
+
+
+def _failure_level(exc: ProviderError | StoreError) -> int:
+    """A store failure is an error; a vendor's a warning; a wait already announced (the
+    circuit is open, the request budget is spent) is said once where it began, so debug."""
+    if isinstance(exc, StoreError):
+        return logging.ERROR
+    return logging.DEBUG if isinstance(exc, WaitingError) else logging.WARNING
 
 
 def _no_op(_: CustomerSync) -> None:
@@ -170,19 +184,21 @@ class Poller:
             result = await self._sync(customer_id)
         except (ProviderError, StoreError) as exc:
             seconds = time.perf_counter() - started
-            level = logging.ERROR if isinstance(exc, StoreError) else logging.WARNING
+            failed = CustomerSync(self.name, customer_id, seconds=seconds, error=exc)
             log.log(
-                level,
+                _failure_level(exc),
                 "poll source=%s customer=%s failed after %.2fs: %s",
                 self.name,
                 customer_id,
                 seconds,
                 exc,
+                extra=self._context(failed),
             )
-            return CustomerSync(self.name, customer_id, seconds=seconds, error=exc)
+            return failed
         seconds = time.perf_counter() - started
         self._orders[customer_id] = result.orders
         self._stuck[customer_id] = Counter(order.status.value for order in result.stuck)
+        result = dataclasses.replace(result, seconds=seconds)
         log.info(
             "poll source=%s customer=%s orders=%d events=%d full=%s in %.2fs",
             self.name,
@@ -191,8 +207,19 @@ class Poller:
             len(result.records),
             result.full,
             seconds,
+            extra=self._context(result),
         )
-        return dataclasses.replace(result, seconds=seconds)
+        return result
+
+    def _context(self, result: CustomerSync) -> dict[str, object]:
+        return logs.fields(
+            source=self.name,
+            provider=self._source.provider,
+            customer=result.customer_id,
+            outcome=result.outcome,
+            duration_s=result.seconds,
+            error=result.error,
+        )
 
     async def _sync(self, customer_id: str) -> CustomerSync:
         state = await self._store.poll_state(self.name, customer_id) or PollState(False)

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import NoReturn, Protocol
 
+from watcher import logs
 from watcher.core.errors import BusError, StoreError
 from watcher.core.ports import Outbox, OutboxRecord
 from watcher.settings import AmqpSettings
@@ -170,6 +171,10 @@ class Relay:
             result.published,
             result.attempted,
             result.seconds,
+            extra=logs.fields(
+                outcome="ok" if result.published == result.attempted else "unconfirmed",
+                duration_s=result.seconds,
+            ),
         )
         if self._on_batch is not None:
             self._on_batch(result)
@@ -201,6 +206,7 @@ class Relay:
                 "broker unavailable, retrying every %.1fs: %s",
                 self._settings.reconnect_delay_s,
                 exc,
+                extra=logs.fields(error=exc),
             )
         else:
             log.debug("broker still unavailable: %s", exc)

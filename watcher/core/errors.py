@@ -4,7 +4,8 @@
     ├── ConfigError                 bad configuration; the CLI exits with code 2
     ├── ProviderError               a vendor call failed; nothing from that fetch is used
     │   ├── TransientProviderError  try again later (`retry_after_s` when the vendor said)
-    │   │   └── MalformedReplyError the vendor answered with something we cannot read
+    │   │   ├── MalformedReplyError the vendor answered with something we cannot read
+    │   │   └── WaitingError        the source waits (circuit open, request budget spent)
     │   └── PermanentProviderError  retrying will not help (403, 404, 401 after a refresh)
     ├── StoreError                  the snapshot/outbox store failed
     ├── BusError                    the broker is unreachable or refused a message
@@ -74,6 +75,11 @@ class TransientProviderError(ProviderError):
 
 class MalformedReplyError(TransientProviderError):
     """The vendor's reply could not be parsed into orders."""
+
+
+class WaitingError(TransientProviderError):
+    """The source is waiting and did not call the vendor (its circuit is open, or the
+    vendor's request budget is spent); the wait was logged once when it began."""
 
 
 class PermanentProviderError(ProviderError):

@@ -79,7 +79,9 @@ class VendorClient:
             clock=clock,
             sleep=sleep,
         )
-        self.budget = guard.Budget(self.limiter, clock=clock, max_wait_s=source.retry.max_delay_s)
+        self.budget = guard.Budget(
+            self.limiter, clock=clock, max_wait_s=source.retry.max_delay_s, source=source.name
+        )
         self._session = session
         self._dialect = dialect
         self._sleep = sleep

@@ -26,7 +26,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from enum import StrEnum
 
-from watcher.core.errors import PermanentProviderError, TransientProviderError
+from watcher import logs
+from watcher.core.errors import PermanentProviderError, TransientProviderError, WaitingError
 from watcher.core.models import Order
 from watcher.core.ports import Provider
 
@@ -87,8 +88,11 @@ class Budget:
     wait (`check`).
     """
 
-    def __init__(self, limiter: RateLimiter, *, clock: Clock, max_wait_s: float) -> None:
+    def __init__(
+        self, limiter: RateLimiter, *, clock: Clock, max_wait_s: float, source: str = ""
+    ) -> None:
         self.limiter = limiter
+        self._source = source
         self._clock = clock
         self._max_wait_s = max_wait_s
         self._spent_until = 0.0
@@ -98,7 +102,21 @@ class Budget:
         reset_s = _header_number(headers.get("RateLimit-Reset"))
         remaining = _header_number(headers.get("RateLimit-Remaining"))
         if remaining is None or remaining > 0 or reset_s is None:
+            if self._spent_until and self._clock() >= self._spent_until:
+                self._spent_until = 0.0
+                log.info(
+                    "source %s: the vendor's request budget is renewed; calls go on",
+                    self._source,
+                    extra=logs.fields(source=self._source),
+                )
             return reset_s
+        if self._clock() >= self._spent_until:
+            log.warning(
+                "source %s: the vendor's request budget is spent; calls wait %.0fs for it",
+                self._source,
+                reset_s,
+                extra=logs.fields(source=self._source),
+            )
         self.limiter.pause(reset_s)
         self._spent_until = max(self._spent_until, self._clock() + reset_s)
         return reset_s
@@ -107,7 +125,7 @@ class Budget:
         """Fail at once, transient, when the budget resets later than a retry would wait."""
         left_s = self._spent_until - self._clock()
         if left_s > self._max_wait_s:
-            raise TransientProviderError(
+            raise WaitingError(
                 f"{what}: the vendor's request budget is spent; it resets in {left_s:.0f}s",
                 retry_after_s=left_s,
             )
@@ -127,7 +145,7 @@ class CircuitState(StrEnum):
     HALF_OPEN = "half_open"
 
 
-class CircuitOpenError(TransientProviderError):
+class CircuitOpenError(WaitingError):
     """The breaker is open: the vendor was not called."""
 
 
@@ -153,7 +171,11 @@ class CircuitBreaker:
         remaining_s = self._opened_at + self._open_s - self._clock()
         if self.state is CircuitState.OPEN and remaining_s <= 0:
             self.state = CircuitState.HALF_OPEN
-            log.info("source %s: probing the vendor again", self._source)
+            log.info(
+                "source %s: probing the vendor again",
+                self._source,
+                extra=logs.fields(source=self._source),
+            )
         if self.state is CircuitState.HALF_OPEN and not self._probing:
             self._probing = True
             return True
@@ -166,7 +188,11 @@ class CircuitBreaker:
 
     def succeeded(self) -> None:
         if self.state is not CircuitState.CLOSED:
-            log.info("source %s: the vendor answers again; circuit closed", self._source)
+            log.info(
+                "source %s: the vendor answers again; circuit closed",
+                self._source,
+                extra=logs.fields(source=self._source),
+            )
         self.state, self._failures, self._probing = CircuitState.CLOSED, 0, False
 
     def failed(self) -> None:
@@ -181,6 +207,7 @@ class CircuitBreaker:
                 self._source,
                 self._failures,
                 self._open_s,
+                extra=logs.fields(source=self._source),
             )
 
     def released(self, *, probe: bool) -> None:

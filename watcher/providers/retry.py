@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
+from watcher import logs
 from watcher.core.errors import TransientProviderError
 from watcher.settings import RetrySettings
 
@@ -99,6 +100,13 @@ async def with_retries(
             delay = next_delay_s(exc, attempt=attempt, retry=retry, rng=rng)
             if delay is None:
                 raise
-            log.warning("retry %d of %d in %.2fs: %s", attempt, retry.attempts - 1, delay, exc)
+            log.warning(
+                "retry %d of %d in %.2fs: %s",
+                attempt,
+                retry.attempts - 1,
+                delay,
+                exc,
+                extra=logs.fields(error=exc),
+            )
         await sleep(delay)
         attempt += 1
