@@ -9,7 +9,8 @@ and marking published), with a broken event and an event of a type added later b
 The example must have processed exactly the published events its bindings select, parsed
 by the CloudEvents SDK, dropped the duplicate, rejected the broken one, acknowledged the
 unknown type, and left its queue empty. The warning in docs/consumers.md holds too: a
-naive re-declaration of the exchange is refused with PRECONDITION_FAILED.
+naive re-declaration of the exchange (aio-pika, pika, FastStream left to declare it) is
+refused with PRECONDITION_FAILED and closes the channel.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import orjson
 import pika
 import pika.exceptions
 import pytest
+from faststream.rabbit import ExchangeType, RabbitBroker, RabbitExchange, RabbitQueue
 
 from docs.examples import aio_pika_consumer, faststream_consumer, pika_consumer, receiving
 from tests import harness
@@ -362,3 +364,15 @@ async def test_subscribing_before_the_watcher_declared_the_exchange_fails(
                 bindings=["#"],
                 exchange=receiving.EXCHANGE,
             )
+
+
+async def test_faststream_left_to_declare_the_exchange_is_refused(amqp_url: str) -> None:
+    await declared_topology(amqp_url)
+    broker = RabbitBroker(amqp_url)
+    broker.subscriber(
+        RabbitQueue("declares-too-much", routing_key="#"),
+        RabbitExchange(receiving.EXCHANGE, type=ExchangeType.TOPIC),
+    )
+    async with broker:
+        with pytest.raises(aiormq.exceptions.ChannelPreconditionFailed):
+            await broker.start()
