@@ -3,8 +3,10 @@
 The checked-in JSON Schemas and AsyncAPI file must equal what `watcher.contract` generates
 now; every event type has exactly one schema and one message; real events, built by
 `sync.reconcile` from two snapshots of an order and read back from their wire bytes,
-validate against their schema while broken ones do not; and the AsyncAPI document states
-the exchange, bindings and routing keys the publisher really uses.
+validate against their schema while broken ones do not; every event names its schema in
+`dataschema`; the published schemas accept fields added later while the strict variant
+holds our events to exactly the fields declared; and the AsyncAPI document states the
+exchange, bindings and routing keys the publisher really uses.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from jsonschema import Draft202012Validator
 from tests.orders import line, order
 from watcher import contract, settings, vendors
 from watcher.bus import publisher
+from watcher.contract import schemas
 from watcher.core import events, sync
 from watcher.core.models import OrderStatus, Provisioning
 from watcher.core.ports import Snapshot
@@ -105,7 +108,14 @@ def schema(event_type: str) -> dict[str, Any]:
 
 
 def validator(event_type: str) -> Draft202012Validator:
-    document = schema(event_type)
+    return checking(schema(event_type))
+
+
+def strict_validator(event: type[events.OrderEvent]) -> Draft202012Validator:
+    return checking(schemas.event_schema(event, strict=True))
+
+
+def checking(document: dict[str, Any]) -> Draft202012Validator:
     Draft202012Validator.check_schema(document)
     return Draft202012Validator(document, format_checker=Draft202012Validator.FORMAT_CHECKER)
 
@@ -141,9 +151,22 @@ def test_generation_is_deterministic() -> None:
 
 
 def test_every_event_type_has_a_schema_and_nothing_else_does() -> None:
-    types = {event.type for event in events.EVENT_TYPES}
-    files = {path.name.removesuffix(".schema.json") for path in (DOCS / "schemas").iterdir()}
-    assert files == types
+    expected = {contract.schema_path(event.type) for event in events.EVENT_TYPES}
+    files = {path.relative_to(DOCS).as_posix() for path in (DOCS / "schemas").rglob("*")}
+    folders = {path.rsplit("/", 1)[0] for path in expected}
+    assert files == expected | folders
+    assert len(expected) == len(events.EVENT_TYPES)
+
+
+def test_a_schema_left_at_a_path_no_type_has_is_stale(tmp_path: Path) -> None:
+    expected = contract.documents()
+    for name, text in expected.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    old = tmp_path / "schemas" / "order.created.schema.json"
+    old.write_text("{}")
+    assert contract.stale(tmp_path, expected) == [old]
+    assert contract.differing(tmp_path, expected) == []
 
 
 def test_every_event_type_has_a_message_and_nothing_else_does(asyncapi: dict[str, Any]) -> None:
@@ -168,11 +191,19 @@ def test_a_published_event_validates_against_its_schema(event: events.OrderEvent
     assert errors == []
 
 
+@pytest.mark.parametrize("event", SAMPLES, ids=sample_id)
+def test_a_published_event_has_no_field_its_schema_does_not_declare(
+    event: events.OrderEvent,
+) -> None:
+    errors = [error.message for error in strict_validator(type(event)).iter_errors(wire(event))]
+    assert errors == []
+
+
 def test_the_schema_describes_exactly_the_envelope_fields() -> None:
     for event in SAMPLES:
         document = schema(event.type)
         assert set(document["properties"]) == set(wire(event))
-        assert set(document["required"]) == set(wire(event))
+        assert set(document["required"]) == set(wire(event)) - {"dataschema"}
 
 
 def test_the_schema_states_the_envelope_constants() -> None:
@@ -195,8 +226,16 @@ def with_other_type(body: dict[str, Any]) -> None:
     body["type"] = "order.created"
 
 
-def with_other_provider(body: dict[str, Any]) -> None:
-    body["data"]["provider"] = "shopify"
+def with_a_provider_that_is_no_vendor_name(body: dict[str, Any]) -> None:
+    body["data"]["provider"] = "Adobe VIP"
+
+
+def with_a_sequence_as_text(body: dict[str, Any]) -> None:
+    body["data"]["sequence"] = "2"
+
+
+def with_a_schema_of_another_version(body: dict[str, Any]) -> None:
+    body["dataschema"] = events.dataschema("order.status_changed.v2")
 
 
 def with_local_time(body: dict[str, Any]) -> None:
@@ -205,10 +244,6 @@ def with_local_time(body: dict[str, Any]) -> None:
 
 def with_a_time_that_is_no_time(body: dict[str, Any]) -> None:
     body["time"] = "yesterday"
-
-
-def with_an_extra_field(body: dict[str, Any]) -> None:
-    body["data"]["note"] = "not in the contract"
 
 
 def with_specversion_0_3(body: dict[str, Any]) -> None:
@@ -220,10 +255,11 @@ def with_specversion_0_3(body: dict[str, Any]) -> None:
     [
         without_order_id,
         with_other_type,
-        with_other_provider,
+        with_a_provider_that_is_no_vendor_name,
+        with_a_sequence_as_text,
+        with_a_schema_of_another_version,
         with_local_time,
         with_a_time_that_is_no_time,
-        with_an_extra_field,
         with_specversion_0_3,
     ],
 )
@@ -231,6 +267,140 @@ def test_a_broken_event_is_rejected(breakage: typing.Callable[[dict[str, Any]], 
     body = wire(BY_TYPE[events.OrderStatusChanged.type])
     breakage(body)
     assert not validator(events.OrderStatusChanged.type).is_valid(body)
+
+
+# Compatibility over time: dataschema, fields added later, required fields -----------------
+
+
+@pytest.mark.parametrize("event", SAMPLES, ids=sample_id)
+def test_every_event_names_its_schema_file_in_dataschema(event: events.OrderEvent) -> None:
+    dataschema = wire(event)["dataschema"]
+    path = DOCS / contract.resolve(dataschema)
+    assert path.is_file(), f"{dataschema} names no file under docs/"
+    assert path.relative_to(DOCS).parts[0] == schemas.SCHEMA_DIR
+    assert json.loads(path.read_text())["$id"] == dataschema
+    assert path.relative_to(DOCS).as_posix() == contract.schema_path(event.type)
+
+
+def test_a_dataschema_of_another_contract_names_no_file() -> None:
+    with pytest.raises(LookupError):
+        contract.resolve("https://example.com/schemas/order.created/v1.json")
+
+
+@pytest.mark.parametrize(
+    ("event_type", "family", "major", "path"),
+    [
+        ("order.status_changed", "order.status_changed", 1, "schemas/order.status_changed/v1.json"),
+        (
+            "order.status_changed.v2",
+            "order.status_changed",
+            2,
+            "schemas/order.status_changed/v2.json",
+        ),
+        ("order.line_item.added.v12", "order.line_item.added", 12, None),
+        ("order.stuck", "order.stuck", 1, None),
+    ],
+)
+def test_a_major_version_is_part_of_the_type_name(
+    event_type: str, family: str, major: int, path: str | None
+) -> None:
+    assert events.schema_version(event_type) == (family, major)
+    assert events.dataschema(event_type) == f"urn:order-watcher:schemas/{family}/v{major}.json"
+    if path is not None:
+        assert contract.schema_path(event_type) == path
+
+
+def test_no_event_type_of_ours_is_named_as_a_later_major_version() -> None:
+    assert {events.schema_version(event.type) for event in events.EVENT_TYPES} == {
+        (event.type, 1) for event in events.EVENT_TYPES
+    }
+
+
+def closed_objects(node: Any, where: str = "") -> list[str]:
+    """Where in a schema an object refuses fields it does not name."""
+    if isinstance(node, list):
+        return [found for i, item in enumerate(node) for found in closed_objects(item, where)]
+    if not isinstance(node, dict):
+        return []
+    here = [where or "/"] if node.get("additionalProperties") is False else []
+    return here + [
+        found for key, value in node.items() for found in closed_objects(value, f"{where}/{key}")
+    ]
+
+
+@pytest.mark.parametrize("event", events.EVENT_TYPES, ids=lambda event: event.type)
+def test_a_published_schema_closes_no_object(event: type[events.OrderEvent]) -> None:
+    assert closed_objects(schema(event.type)) == []
+    assert closed_objects(schemas.event_schema(event, strict=True)) != []
+
+
+def with_extra_fields(body: dict[str, Any]) -> None:
+    """What a later minor version may add: at the top, in data and in what data holds."""
+    body["traceparent"] = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    body["data"]["region"] = "emea"
+    body["data"]["order"]["currency"] = "EUR"
+    body["data"]["order"]["line_items"][0]["discount"] = {"percent": 5}
+    for field in ("before", "after", "status"):
+        if isinstance(body["data"].get(field), dict):
+            body["data"][field]["label"] = "Completed"
+
+
+@pytest.mark.parametrize("event", SAMPLES, ids=sample_id)
+def test_an_event_with_fields_added_later_still_validates(event: events.OrderEvent) -> None:
+    body = wire(event)
+    with_extra_fields(body)
+    errors = [error.message for error in validator(event.type).iter_errors(body)]
+    assert errors == []
+    assert not strict_validator(type(event)).is_valid(body)
+
+
+def test_an_event_of_a_vendor_added_later_still_validates() -> None:
+    body = wire(BY_TYPE[events.OrderCreated.type])
+    body["data"]["provider"] = body["data"]["order"]["provider"] = "shopware"
+    body["subject"] = "shopware/" + body["subject"].split("/", 1)[1]
+    assert validator(events.OrderCreated.type).is_valid(body)
+    assert not strict_validator(events.OrderCreated).is_valid(body)
+
+
+def test_an_event_from_before_dataschema_still_validates() -> None:
+    body = wire(BY_TYPE[events.OrderCreated.type])
+    del body["dataschema"]
+    assert validator(events.OrderCreated.type).is_valid(body)
+
+
+def required_fields(event: events.OrderEvent) -> list[tuple[str, ...]]:
+    """Every field the published schema requires: of the envelope and of `data`."""
+    document = schema(event.type)
+    data = document["$defs"][type(event).__name__]
+    return [(name,) for name in document["required"]] + [
+        ("data", name) for name in data["required"]
+    ]
+
+
+REQUIRED = [
+    pytest.param(event, path, id=f"{sample_id(event)}-{'.'.join(path)}")
+    for event in SAMPLES
+    for path in required_fields(event)
+]
+
+
+@pytest.mark.parametrize(("event", "path"), REQUIRED)
+def test_an_event_without_a_required_field_is_rejected(
+    event: events.OrderEvent, path: tuple[str, ...]
+) -> None:
+    body = wire(event)
+    holder = body
+    for name in path[:-1]:
+        holder = holder[name]
+    del holder[path[-1]]
+    assert not validator(event.type).is_valid(body)
+
+
+def test_the_required_fields_include_the_identity_of_every_event() -> None:
+    for event in SAMPLES:
+        assert {("id",), ("type",), ("data", "order_id"), ("data", "sequence")} <= set(
+            required_fields(event)
+        )
 
 
 # The AsyncAPI document states what the publisher does ------------------------------------
@@ -273,9 +443,11 @@ def test_the_providers_are_those_a_source_may_name(asyncapi: dict[str, Any]) -> 
     parameter = asyncapi["channels"][contract.CHANNEL]["parameters"]["provider"]
     assert parameter["enum"] == providers
     for event in events.EVENT_TYPES:
-        assert schema(event.type)["$defs"][event.__name__]["properties"]["provider"]["enum"] == (
-            providers
-        )
+        published = schema(event.type)["$defs"][event.__name__]["properties"]["provider"]
+        strict = schemas.event_schema(event, strict=True)["$defs"][event.__name__]
+        assert published["examples"] == providers
+        assert "enum" not in published, "a vendor added later must not fail old copies"
+        assert strict["properties"]["provider"]["enum"] == providers
 
 
 @pytest.mark.parametrize("event", events.EVENT_TYPES, ids=lambda event: event.type)

@@ -140,6 +140,7 @@ def test_envelope() -> None:
         "subject": "adobe_vip/9876543210/5123456789",
         "time": "2024-05-02T14:03:07Z",
         "datacontenttype": "application/json",
+        "dataschema": "urn:order-watcher:schemas/order.status_changed/v1.json",
         "data": {
             "provider": "adobe_vip",
             "source": "adobe-prod",
@@ -151,6 +152,13 @@ def test_envelope() -> None:
             "after": {"value": "completed", "raw": "1000"},
         },
     }
+
+
+@pytest.mark.parametrize("kind", events.EVENT_TYPES, ids=lambda kind: kind.type)
+def test_every_envelope_names_the_first_major_version_of_its_schema(
+    kind: type[events.OrderEvent],
+) -> None:
+    assert events.dataschema(kind.type) == f"urn:order-watcher:schemas/{kind.type}/v1.json"
 
 
 def test_envelope_data_of_a_line_event_names_the_line() -> None:

@@ -251,6 +251,7 @@ def test_the_stuck_event_says_since_when_and_for_how_long() -> None:
         "subject": "adobe_vip/9876543210/5123456789",
         "time": "2024-05-01T11:30:30Z",
         "datacontenttype": "application/json",
+        "dataschema": "urn:order-watcher:schemas/order.stuck/v1.json",
         "data": {
             "provider": "adobe_vip",
             "source": "adobe-prod",

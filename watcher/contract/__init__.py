@@ -22,7 +22,7 @@ import yaml
 
 from watcher.contract import asyncapi, schemas
 from watcher.contract.asyncapi import CHANNEL, UNROUTABLE_CHANNEL
-from watcher.contract.schemas import schema_id, schema_path
+from watcher.contract.schemas import resolve, schema_id, schema_path
 from watcher.core import events
 
 __all__ = [
@@ -33,6 +33,7 @@ __all__ = [
     "differing",
     "documents",
     "main",
+    "resolve",
     "schema_id",
     "schema_path",
     "stale",
@@ -64,7 +65,7 @@ def _yaml_text(document: dict[str, Any]) -> str:
 
 def stale(directory: Path, expected: dict[str, str]) -> list[Path]:
     """Schema files in `directory` that no event type produces any more."""
-    existing = sorted((directory / schemas.SCHEMA_DIR).glob("*.schema.json"))
+    existing = sorted((directory / schemas.SCHEMA_DIR).glob("**/*.json"))
     return [path for path in existing if path.relative_to(directory).as_posix() not in expected]
 
 
@@ -91,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1 if outdated else 0
     for path in stale(DOCS, expected):
         path.unlink()
+        if not any(path.parent.iterdir()):
+            path.parent.rmdir()
     for name, text in expected.items():
         (DOCS / name).parent.mkdir(parents=True, exist_ok=True)
         (DOCS / name).write_text(text)

@@ -24,7 +24,7 @@ from watcher.core import events, models
 SCHEMA_FORMAT = "application/schema+json;version=2020-12"
 AMQP_BINDING_VERSION = "0.3.0"
 PERSISTENT = 2
-CONTRACT_VERSION = "1.0.0"  # of the wire contract, not of the package
+CONTRACT_VERSION = "1.1.0"  # of the wire contract, not of the package; 1.1: dataschema
 CHANNEL = "orderEvents"
 UNROUTABLE_CHANNEL = "unroutable"
 
@@ -89,7 +89,8 @@ def _message_description(event: type[events.OrderEvent]) -> str:
     if event.routed_by_value:
         values = VALUE_SEGMENT.get(event.type, "the new normalised value")
         text += f" and `{{value}}` is {values}{_UNKNOWN_VALUE}"
-    return text + ". AMQP properties: message_id = the CloudEvent id, type = the event type."
+    text += ". AMQP properties: message_id = the CloudEvent id, type = the event type."
+    return text + f" The CloudEvent's `dataschema` is `{schemas.schema_id(event.type)}`."
 
 
 def _info() -> dict[str, Any]:
@@ -102,7 +103,12 @@ def _info() -> dict[str, Any]:
             " Messages are persistent and published with confirms and `mandatory`; an"
             " event no queue is bound for goes through the exchange's alternate exchange"
             " to the unroutable queue. Delivery is at least once: drop duplicates by the"
-            " event id (AMQP message_id)."
+            " event id (AMQP message_id). Every event names its schema in `dataschema`."
+            " Changes that only add (optional fields, event types, vendors) keep the"
+            " schemas and their versions, so consumers must accept fields they do not"
+            " know and ignore types they do not handle; a breaking change is published as"
+            " a new type named with its major version (`order.status_changed.v2`), beside"
+            " the old one for a deprecation period."
         ),
     }
 

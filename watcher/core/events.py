@@ -6,6 +6,13 @@ and `after` values, normalised and raw. `envelope` wraps an event in the structu
 CloudEvent that is published as the AMQP body, and `routing_key` derives the topic key:
 "<provider>.<type>", plus the new normalised value for status, provisioning and payment.
 
+Every envelope names the schema of its type in `dataschema`, a URN that ends in the
+schema's path among the contract documents: "urn:order-watcher:schemas/<family>/v<major>.json".
+A type's major version is in its name: `order.status_changed` is major 1 of its family, and
+a breaking change to it would be published as a new type, `order.status_changed.v2`, whose
+schema is "schemas/order.status_changed/v2.json". Additive changes keep the name and the
+schema (docs/README.md states the policy).
+
 Event ids are deterministic (a UUIDv5 of source, order, sequence, type and line key), so
 a sync repeated after a crash produces the same ids and consumers can drop duplicates.
 order.stuck is the exception: it is published once per episode (an order's stay in one
@@ -16,6 +23,7 @@ the order has reached when it is reported; a new episode gives a new id.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import UTC, datetime
 from typing import Any, ClassVar
@@ -25,6 +33,8 @@ from pydantic import BaseModel, ConfigDict, field_validator
 
 _ID_NAMESPACE = uuid.UUID("5b0c3f2e-8f3e-4c52-9d7e-0f6f1d1c7a11")
 CONTENT_TYPE = "application/cloudevents+json"
+SCHEMA_NAMESPACE = "urn:order-watcher:"
+_MAJOR_SUFFIX = re.compile(r"\.v(?P<major>[2-9]|[1-9][0-9]+)$")
 
 
 class Value(BaseModel):
@@ -173,6 +183,26 @@ def routing_key(event: OrderEvent) -> str:
     return f"{key}.{value}" if value else key
 
 
+def schema_version(event_type: str) -> tuple[str, int]:
+    """The family and major version of `event_type`: "order.status_changed.v2" is major 2
+    of "order.status_changed"; a name without a `.v<N>` suffix is major 1."""
+    suffix = _MAJOR_SUFFIX.search(event_type)
+    if suffix is None:
+        return event_type, 1
+    return event_type[: suffix.start()], int(suffix["major"])
+
+
+def schema_file(event_type: str) -> str:
+    """The path of `event_type`'s schema among the contract documents (docs/)."""
+    family, major = schema_version(event_type)
+    return f"schemas/{family}/v{major}.json"
+
+
+def dataschema(event_type: str) -> str:
+    """The `dataschema` of `event_type`'s events, also the `$id` of that schema."""
+    return SCHEMA_NAMESPACE + schema_file(event_type)
+
+
 def envelope(event: OrderEvent, *, detected_at: datetime) -> dict[str, Any]:
     """The structured-mode CloudEvent for `event`."""
     return {
@@ -183,6 +213,7 @@ def envelope(event: OrderEvent, *, detected_at: datetime) -> dict[str, Any]:
         "subject": f"{event.provider}/{event.customer_id}/{event.order_id}",
         "time": detected_at.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "datacontenttype": "application/json",
+        "dataschema": dataschema(event.type),
         "data": event.model_dump(mode="json"),
     }
 
