@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-CHECKED := watcher tests
+CHECKED := watcher tests docs/examples
 
 .PHONY: run test lint typecheck services bench docs clean
 
