@@ -5,13 +5,24 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CHECKED := watcher tests docs/examples
 
-.PHONY: run test lint typecheck services bench docs clean
+.PHONY: run test lint typecheck services bench docs lock clean
 
-$(STAMP): pyproject.toml
+# The locked versions (requirements/, with hashes) are what the tests ran with; the
+# project itself is installed on top of them, without resolving anything again.
+$(STAMP): pyproject.toml requirements/dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet --editable '.[dev]'
+	$(BIN)/pip install --quiet --require-hashes --requirement requirements/dev.txt
+	$(BIN)/pip install --quiet --no-deps --editable .
 	touch $(STAMP)
+
+# Resolve the dependencies of pyproject.toml again into the lock files (needs the network).
+lock: $(STAMP)
+	$(BIN)/pip install --quiet uv
+	$(BIN)/uv pip compile pyproject.toml --python-version 3.11 --generate-hashes --quiet \
+		--output-file requirements/runtime.txt
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 --generate-hashes \
+		--quiet --output-file requirements/dev.txt
 
 run: $(STAMP)
 	$(BIN)/order-watcher demo

@@ -17,6 +17,7 @@ import json
 import re
 import shutil
 import subprocess
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -371,7 +372,7 @@ def test_compose_names_the_five_services_and_mounts_existing_files() -> None:
 def test_dockerfile_runs_the_watcher_as_non_root() -> None:
     lines = (ROOT / "Dockerfile").read_text().splitlines()
     instructions = {line.split()[0]: line for line in lines if line and line[0].isupper()}
-    assert instructions["FROM"] == "FROM python:3.11-slim"
+    assert instructions["FROM"] == "FROM python:3.11-slim-bookworm"
     assert instructions["USER"] == "USER 10001:10001"
     assert instructions["EXPOSE"] == "EXPOSE 9108"
     assert instructions["ENTRYPOINT"] == 'ENTRYPOINT ["order-watcher"]'
@@ -387,3 +388,74 @@ def test_procfile_names_the_watcher_and_the_simulator() -> None:
         "watcher": "order-watcher run --config watcher.toml",
         "simulator": "order-watcher simulate --port 8080 --tick-s 5",
     }
+
+
+# ---- locked dependencies and pinned images -----------------------------------------------
+
+REQUIREMENTS = ROOT / "requirements"
+
+
+def locked(path: Path) -> dict[str, str]:
+    """`name: version` of each package a lock file pins, after checking each has a hash."""
+    text = path.read_text()
+    entries = re.findall(
+        r"^([A-Za-z0-9._-]+(?:\[[^\]]+\])?)==(\S+) \\\n((?:\s+--hash=\S+.*\n)+)", text, re.M
+    )
+    assert entries, path
+    assert len(entries) == len(re.findall(r"^\S+==", text, re.M)), "a pin without a hash"
+    return {re.sub(r"\[.*", "", name).lower(): version for name, version, _ in entries}
+
+
+def declared(extra: str | None = None) -> dict[str, str]:
+    """Each dependency of pyproject.toml (or of its `extra`) and its version range."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    specs = project["optional-dependencies"][extra] if extra else project["dependencies"]
+    parsed = (re.match(r"([A-Za-z0-9._-]+)(?:\[[^\]]+\])?(.*)", spec) for spec in specs)
+    return {match[1].lower(): match[2] for match in parsed if match}
+
+
+def test_every_dependency_has_an_upper_bound() -> None:
+    for name, spec in (declared() | declared("dev")).items():
+        assert "<" in spec, f"{name}{spec} has no upper bound"
+
+
+def test_the_lock_files_pin_every_dependency_with_hashes_within_its_range() -> None:
+    runtime, dev = locked(REQUIREMENTS / "runtime.txt"), locked(REQUIREMENTS / "dev.txt")
+    assert set(declared()) <= set(runtime)
+    assert set(declared()) | set(declared("dev")) <= set(dev)
+    for name, version in runtime.items():
+        assert dev[name] == version, f"{name}: runtime and dev locks disagree"
+    for name, spec in (declared() | declared("dev")).items():
+        upper = re.search(r"<([0-9.]+)", spec)
+        assert upper is not None
+        assert _numbers(dev[name]) < _numbers(upper[1]), f"{name} {dev[name]} outside {spec}"
+
+
+def _numbers(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version)[:3])
+
+
+def test_make_and_the_image_install_the_locked_versions_first() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    assert "--require-hashes --requirement requirements/dev.txt" in makefile
+    assert "--no-deps --editable ." in makefile
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    steps = [line for line in dockerfile.splitlines() if line.startswith(("COPY", "RUN pip"))]
+    assert steps[:2] == [
+        "COPY requirements/runtime.txt ./requirements/runtime.txt",
+        "RUN pip install --require-hashes --requirement requirements/runtime.txt",
+    ]
+    assert "COPY watcher ./watcher" in steps[2:]
+    assert "RUN pip install --no-deps . \\" in steps
+    ignored = (ROOT / ".dockerignore").read_text().splitlines()
+    assert {"tests/", "docs/", "deploy/"} <= set(ignored)
+
+
+def test_compose_images_are_current_and_pinned() -> None:
+    services = yaml_file(ROOT / "docker-compose.yml")["services"]
+    images = {name: service["image"] for name, service in services.items() if "image" in service}
+    for name in ("rabbitmq", "prometheus", "grafana"):
+        assert re.search(r":v?\d+\.\d+\.\d+", images[name]), f"{images[name]} is not pinned"
+    assert re.fullmatch(r"rabbitmq:4\.\d+\.\d+-management", images["rabbitmq"])
+    assert re.fullmatch(r"prom/prometheus:v3\.\d+\.\d+", images["prometheus"])
+    assert re.fullmatch(r"grafana/grafana:1[12]\.\d+\.\d+", images["grafana"])
