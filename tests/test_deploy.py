@@ -165,7 +165,7 @@ def test_every_alert_is_annotated_for_on_call() -> None:
     assert {rule["alert"] for rule in rules} == ALERTS
     for rule in rules:
         assert rule["labels"]["severity"] in {"critical", "warning"}, rule["alert"]
-        assert set(rule["annotations"]) == {"summary", "description", "runbook"}, rule["alert"]
+        assert set(rule["annotations"]) == {"summary", "description", "runbook", "runbook_url"}
 
 
 def test_every_alert_has_a_firing_and_a_quiet_case() -> None:
@@ -459,3 +459,18 @@ def test_compose_images_are_current_and_pinned() -> None:
     assert re.fullmatch(r"rabbitmq:4\.\d+\.\d+-management", images["rabbitmq"])
     assert re.fullmatch(r"prom/prometheus:v3\.\d+\.\d+", images["prometheus"])
     assert re.fullmatch(r"grafana/grafana:1[12]\.\d+\.\d+", images["grafana"])
+
+
+def test_each_alert_links_to_its_runbook_section() -> None:
+    rules = [
+        rule for group in yaml_file(PROMETHEUS / "alerts.yml")["groups"] for rule in group["rules"]
+    ]
+    runbook = (ROOT / "docs" / "runbook.md").read_text()
+    sections = dict(re.findall(r"^## (\w+)\n(.*?)(?=^## |\Z)", runbook, re.M | re.S))
+    for rule in rules:
+        name = rule["alert"]
+        assert rule["annotations"]["runbook_url"] == f"docs/runbook.md#{name.lower()}"
+        assert name in sections, f"docs/runbook.md has no section for {name}"
+        for part in ("**Means.**", "**Confirm.**", "**Do.**"):
+            assert part in sections[name], f"{name}: {part}"
+    assert set(sections) == {rule["alert"] for rule in rules}
