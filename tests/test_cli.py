@@ -230,6 +230,24 @@ def test_every_mistake_is_one_line_of_its_own(
     ]
 
 
+def test_a_variable_that_is_not_a_setting_is_a_warning_not_a_mistake(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(VALID_SOURCE.replace('"cid"', '"cid"\nclientid = 1'))
+    monkeypatch.setenv("WATCHER_AMQP__URLL", "amqp://x")
+    monkeypatch.setenv("WATCHER_SERVICE_HOST", "10.0.0.1")
+
+    assert cli.main(["check", "--config", str(path)]) == 2
+
+    assert capsys.readouterr().err.splitlines() == [
+        "order-watcher: warning: WATCHER_AMQP__URLL is not a setting and is ignored;"
+        " did you mean WATCHER_AMQP__URL?",
+        "order-watcher: bad configuration: sources.0.auth.clientid: unknown key;"
+        " did you mean sources.0.auth.client_id?",
+    ]
+
+
 def test_a_missing_config_file_exits_2(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],

@@ -197,7 +197,12 @@ def _load(args: argparse.Namespace, *, required: bool = True) -> settings.Settin
     if path is None and required:
         raise ConfigError("--config", "give a config file with --config PATH or WATCHER_CONFIG")
     notices: list[str] = []
-    loaded = settings.load(path, notices=notices)
+    try:
+        loaded = settings.load(path, notices=notices)
+    except ConfigError:
+        for notice in notices:  # logging is not set up yet, and may never be
+            print(f"order-watcher: warning: {notice}", file=sys.stderr)
+        raise
     logs.configure(style=args.log_format or loaded.log_format, level=args.log_level)
     for notice in notices:
         log.warning("%s", notice)
