@@ -17,7 +17,8 @@ import socket
 import sqlite3
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,8 +48,11 @@ def clean_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("WATCHER_")}
 
 
-async def run_cli(*args: str, cwd: Path, timeout_s: float = 20.0) -> Completed:
-    """`python -m watcher.cli ARGS` in a subprocess, awaited so this loop keeps serving."""
+@asynccontextmanager
+async def started(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """`python -m watcher.cli ARGS` started with pipes; killed on exit if still running."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -56,16 +60,22 @@ async def run_cli(*args: str, cwd: Path, timeout_s: float = 20.0) -> Completed:
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env=clean_environment(),
+        env=env or clean_environment(),
         cwd=cwd,
     )
     try:
+        yield process
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+
+
+async def run_cli(*args: str, cwd: Path, timeout_s: float = 20.0) -> Completed:
+    """`python -m watcher.cli ARGS` in a subprocess, awaited so this loop keeps serving."""
+    async with started(*args, cwd=cwd) as process:
         async with asyncio.timeout(timeout_s):
             stdout, stderr = await process.communicate()
-    except TimeoutError:
-        process.kill()
-        await process.wait()
-        raise
     assert process.returncode is not None
     return Completed(process.returncode, stdout.decode(), stderr.decode())
 

@@ -9,9 +9,6 @@ from __future__ import annotations
 import asyncio
 import signal
 import socket
-import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from importlib import metadata
 from pathlib import Path
 
@@ -24,7 +21,7 @@ from tests.plugins.simulator import (
     AdobeSimulator,
     SimAdmin,
 )
-from tests.test_cli import clean_environment, run_cli, sim_config
+from tests.test_cli import clean_environment, run_cli, sim_config, started
 
 
 async def test_version(tmp_path: Path) -> None:
@@ -108,28 +105,6 @@ def four_free_ports() -> int:
                 sock.close()
         return first
     raise RuntimeError("no four free ports in a row")
-
-
-@asynccontextmanager
-async def started(
-    *args: str, cwd: Path, env: dict[str, str] | None = None
-) -> AsyncIterator[asyncio.subprocess.Process]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "watcher.cli",
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env=env or clean_environment(),
-        cwd=cwd,
-    )
-    try:
-        yield process
-    finally:
-        if process.returncode is None:
-            process.kill()
-            await process.wait()
 
 
 async def interrupted(process: asyncio.subprocess.Process, ready: asyncio.StreamReader) -> str:
