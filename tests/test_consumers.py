@@ -247,12 +247,9 @@ async def test_an_example_consumes_every_event_once_and_leaves_its_queue_empty(
 async def test_a_duplicate_is_dropped_across_a_restart_of_the_consumer(
     amqp_url: str, tmp_path: Path
 ) -> None:
-    """A broker redelivers what a consumer had not acknowledged when it stopped; the ids
-    kept in SQLite make a second run drop what the first one processed."""
-    connection = await aio_pika.connect(amqp_url)
-    async with connection:
-        channel = await connection.channel()
-        await topology.declare(channel, settings.AmqpSettings())
+    """The same event published again after the consumer restarted (what the relay does
+    after a crash) is dropped by the ids the first run kept in SQLite."""
+    await declared_topology(amqp_url)
     await bind_example_queue(amqp_url, queue="restart", bindings=["#"])
     body = {
         "specversion": "1.0",
