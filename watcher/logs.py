@@ -20,16 +20,6 @@ from typing import Any, Literal
 from pythonjsonlogger.orjson import OrjsonFormatter
 
 _PLAIN = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
-CONTEXT_FIELDS = (
-    "source",
-    "provider",
-    "customer",
-    "order",
-    "event_id",
-    "outcome",
-    "duration_s",
-    "error",
-)
 
 
 def fields(
