@@ -10,9 +10,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
@@ -280,3 +281,36 @@ async def test_stores_opening_a_new_file_at_the_same_moment_all_open(tmp_path: P
         finally:
             for each in opened:
                 await each.close()
+
+
+def test_an_open_cut_short_finishes_inside_the_event_loop(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Ctrl-C while the store opens: the connection is opened and closed before the
+    cancellation goes on, so aiosqlite's worker never reports to a loop already closed."""
+    entered, release = threading.Event(), threading.Event()
+    connect = sqlite3.connect
+
+    def held(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        entered.set()
+        release.wait(5)
+        db: sqlite3.Connection = connect(*args, **kwargs)
+        return db
+
+    async def cut_short() -> None:
+        opening = asyncio.create_task(open_store("sqlite:///:memory:"))
+        await asyncio.to_thread(entered.wait, 5)
+        opening.cancel()
+        threading.Timer(0.2, release.set).start()  # after the loop is gone, were it not waited
+        with pytest.raises(asyncio.CancelledError):
+            await opening
+
+    reports: list[threading.ExceptHookArgs] = []
+    monkeypatch.setattr(sqlite3, "connect", held)
+    monkeypatch.setattr(threading, "excepthook", reports.append)
+    workers = set(threading.enumerate())
+    asyncio.run(cut_short())
+    for worker in set(threading.enumerate()) - workers:
+        worker.join(5)
+
+    assert [report.exc_value for report in reports] == []

@@ -44,7 +44,7 @@ async def connect(path: str) -> aiosqlite.Connection:
     if path != MEMORY:
         _make_parent(Path(path))
     with translated(f"open {path}"):
-        db = await aiosqlite.connect(path, isolation_level=None)
+        db = await _opening(aiosqlite.connect(path, isolation_level=None))
     try:
         with translated(f"prepare {path}"):
             await _configure(db, memory=path == MEMORY)
@@ -63,7 +63,7 @@ async def connect_read_only(path: str) -> aiosqlite.Connection:
     behind. With one, the service is running and those files are there already.
     """
     with translated(f"open {path} to read"):
-        db = await aiosqlite.connect(_read_only_uri(path), uri=True, isolation_level=None)
+        db = await _opening(aiosqlite.connect(_read_only_uri(path), uri=True, isolation_level=None))
     try:
         with translated(f"read {path}"):
             version = await _user_version(db)
@@ -76,6 +76,23 @@ async def connect_read_only(path: str) -> aiosqlite.Connection:
         await db.close()
         raise
     return db
+
+
+async def _opening(connection: aiosqlite.Connection) -> aiosqlite.Connection:
+    """`connection`, opened; cancelled meanwhile, it still opens and is then closed.
+
+    aiosqlite answers a cancelled open by queueing its worker thread's stop without waiting
+    for it, and that thread later reports to an event loop that may be closed by then (a
+    traceback on the way out of a Ctrl-C). Opening under a shield and closing keeps the
+    thread's last report inside the running loop.
+    """
+    opening = asyncio.ensure_future(connection)
+    try:
+        return await asyncio.shield(opening)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await (await opening).close()
+        raise
 
 
 def _read_only_uri(path: str) -> str:
