@@ -9,27 +9,34 @@ everything; the syncs between ask only for orders created in the last `lookback_
 The first successful sync is the baseline: orders already there are recorded without an
 order.created each, unless `created_on_baseline` is set.
 
-The loop gives each customer its own schedule (the interval plus random jitter) and lets
-at most `concurrency` of a source's customers sync at once. `stop()` lets the syncs in hand
-finish and then ends the loop: that is how SIGTERM drains.
+The loop polls each customer when it falls due (`watcher.schedule`: the hot or the cold
+cadence, chosen from what its last sync saw, plus jitter), earliest due first, at most
+`concurrency` of a source's customers at once. The next due time is committed with the sync,
+so a restart resumes the schedule. With `customers = "all"` the customers are the account's
+own, listed by the `CustomerDirectory` every `discovery_interval_s` and kept in the store: a
+new one is baselined like any first sync, one no longer listed stops being polled (its
+snapshots stay), and a failed listing keeps the customers known. `stop()` lets the syncs in
+hand finish and then ends the loop: that is how SIGTERM drains.
 
-`on_sync` hears about every finished sync (the relay's wake-up, metrics, readiness), and
-`orders_tracked` sums the orders of each customer's last successful sync.
+`on_sync` hears about every finished sync (the relay's wake-up, metrics, readiness) and
+`on_discovery` about every listing; `orders_tracked` sums the orders of each customer's last
+successful sync.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import random
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from watcher import logs
+from watcher import logs, schedule
 from watcher.core import sync
 from watcher.core.errors import (
     PermanentProviderError,
@@ -39,7 +46,13 @@ from watcher.core.errors import (
 )
 from watcher.core.events import OrderEvent
 from watcher.core.models import Order
-from watcher.core.ports import OutboxRecord, PollState, Provider, SnapshotStore
+from watcher.core.ports import (
+    CustomerDirectory,
+    OutboxRecord,
+    PollState,
+    Provider,
+    SnapshotStore,
+)
 from watcher.settings import SourceSettings
 
 log = logging.getLogger(__name__)
@@ -63,6 +76,9 @@ class CustomerSync:
     baseline: bool = False
     seconds: float = 0.0
     error: ProviderError | StoreError | None = None
+    hot: bool = False  # an order or line still in flight: the faster cadence
+    next_delay_s: float | None = None  # from the sync's start to its next one
+    lag_s: float = 0.0  # how long after it fell due the sync started
 
     @property
     def outcome(self) -> str:
@@ -85,7 +101,19 @@ def _failure_level(exc: ProviderError | StoreError) -> int:
     return logging.DEBUG if isinstance(exc, WaitingError) else logging.WARNING
 
 
-def _no_op(_: CustomerSync) -> None:
+@dataclass(frozen=True, slots=True)
+class Discovery:
+    """The outcome of one listing of an account's customers: `error` is None when it worked."""
+
+    source: str
+    customers: int = 0
+    added: int = 0
+    removed: int = 0
+    seconds: float = 0.0
+    error: ProviderError | None = None
+
+
+def _no_op(_: object) -> None:
     return None
 
 
@@ -98,18 +126,29 @@ class Poller:
         provider: Provider,
         store: SnapshotStore,
         *,
+        directory: CustomerDirectory | None = None,
         on_sync: Callable[[CustomerSync], None] = _no_op,
+        on_discovery: Callable[[Discovery], None] = _no_op,
         clock: Callable[[], datetime],
         rng: random.Random | None = None,
     ) -> None:
+        if source.discovers and directory is None:
+            raise ValueError(f"source {source.name} discovers its customers: pass a directory")
         self._source = source
         self._provider = provider
+        self._directory = directory if source.discovers else None
         self._store = store
         self._on_sync = on_sync
+        self._on_discovery = on_discovery
         self._clock = clock
         self._rng = rng or random.Random()
         self._limit = asyncio.Semaphore(source.concurrency)
         self._stopping = asyncio.Event()
+        self._changed = asyncio.Event()  # the schedule or the stop flag changed
+        self._members: set[str] = set()
+        self._hot: set[str] = set()
+        self._schedule = schedule.Schedule()
+        self._pace = schedule.Pace(source)
         self._orders: dict[str, int] = {}
         self._stuck: dict[str, Counter[str]] = {}
 
@@ -127,34 +166,181 @@ class Poller:
         """Orders past their stuck threshold at each customer's last sync, by status."""
         return sum(self._stuck.values(), Counter())
 
+    @property
+    def customers_known(self) -> int:
+        """The customers polled: the configured list, or those discovery found."""
+        return len(self._members)
+
+    @property
+    def customers_hot(self) -> int:
+        """The customers with an order in flight at their last sync (the faster cadence)."""
+        return len(self._hot & self._members)
+
+    @property
+    def behind(self) -> bool:
+        """Whether polls run late against their due times (see `schedule.Pace`)."""
+        return self._pace.behind
+
     def stop(self) -> None:
         self._stopping.set()
+        self._changed.set()
 
     async def cycle(self) -> list[CustomerSync]:
-        """Sync every customer once, `concurrency` at a time (fewer after `stop()`)."""
-        results = await asyncio.gather(*map(self._limited, self._source.customers))
+        """Sync every customer once, `concurrency` at a time (fewer after `stop()`).
+
+        With `customers = "all"` the account's customers are listed first; if that fails,
+        the ones its last listing found are synced."""
+        customers = self._source.fixed_customers
+        if self._directory is not None:
+            self._admit(await self._store.known_customers(self.name), {})
+            await self.discover()
+            customers = sorted(self._members)
+        results = await asyncio.gather(*map(self._limited, customers))
         return [result for result in results if result is not None]
 
     async def run(self) -> None:
-        """Poll every customer on its own schedule until `stop()` or cancellation."""
-        async with asyncio.TaskGroup() as group:
-            for customer_id in self._source.customers:
-                group.create_task(self._customer_loop(customer_id))
+        """Poll every customer when it falls due, until `stop()` or cancellation.
 
-    async def _customer_loop(self, customer_id: str) -> None:
-        if await self._wait(self._rng.uniform(0, self._first_delay_s())):
+        The schedule stored with each customer's last sync is resumed; with `customers =
+        "all"`, the customers are listed again every `discovery_interval_s`.
+        """
+        states = await self._store.poll_states(self.name)
+        if self._directory is None:
+            self._admit(self._source.fixed_customers, states)
+        else:
+            self._admit(await self._store.known_customers(self.name), states)
+        async with asyncio.TaskGroup() as group:
+            if self._directory is not None:
+                group.create_task(self._discover_every_interval())
+            while (due := await self._next_due()) is not None:
+                group.create_task(self._poll(*due))
+
+    async def discover(self) -> None:
+        """List the account's customers; poll the new ones and stop polling those gone.
+
+        A failed listing keeps the customers known; a store failure keeps the new list in
+        memory for this run only."""
+        assert self._directory is not None, 'discover() needs customers = "all"'
+        started = time.perf_counter()
+        try:
+            found = await self._directory.list_customers()
+        except ProviderError as exc:
+            log.log(
+                logging.DEBUG if isinstance(exc, WaitingError) else logging.WARNING,
+                "discovery source=%s failed; still polling the %d customers known: %s",
+                self.name,
+                len(self._members),
+                exc,
+                extra=logs.fields(source=self.name, outcome="error", error=exc),
+            )
+            self._on_discovery(Discovery(self.name, error=exc))
             return
+        try:
+            await self._store.record_customers(self.name, found)
+        except StoreError as exc:
+            log.error("discovery source=%s cannot record the customers: %s", self.name, exc)
+        listed = set(found)
+        gone = self._members - listed
+        added = listed - self._members
+        states = await self._states_of(added)
+        for customer_id in gone:
+            self._members.discard(customer_id)
+            self._schedule.discard(customer_id)
+        self._admit(added, states)
+        discovery = Discovery(
+            self.name,
+            customers=len(listed),
+            added=len(added),
+            removed=len(gone),
+            seconds=time.perf_counter() - started,
+        )
+        log.log(
+            logging.INFO if added or gone else logging.DEBUG,
+            "discovery source=%s customers=%d added=%d removed=%d in %.2fs",
+            self.name,
+            discovery.customers,
+            discovery.added,
+            discovery.removed,
+            discovery.seconds,
+            extra=logs.fields(source=self.name, outcome="ok", duration_s=discovery.seconds),
+        )
+        if not listed:
+            log.warning("discovery source=%s: the account lists no customers", self.name)
+        self._on_discovery(discovery)
+
+    async def _states_of(self, customer_ids: set[str]) -> dict[str, PollState]:
+        """The stored schedules of `customer_ids` (a customer listed again keeps its own)."""
+        if not customer_ids:
+            return {}
+        try:
+            states = await self._store.poll_states(self.name)
+        except StoreError as exc:
+            log.warning("cannot read the schedules of %s: %s", self.name, exc)
+            return {}
+        return {customer_id: states[customer_id] for customer_id in customer_ids & set(states)}
+
+    async def _discover_every_interval(self) -> None:
         while not self._stopping.is_set():
-            await self._limited(customer_id)
-            if await self._wait(self._next_delay_s()):
+            await self.discover()
+            if await self._wait(self._source.discovery_interval_s):
                 return
 
-    def _first_delay_s(self) -> float:
-        return min(self._source.poll_interval_s, self._source.poll_jitter_s)
+    def _admit(self, customer_ids: Iterable[str], states: Mapping[str, PollState]) -> None:
+        """Poll `customer_ids` too: when their stored schedules say, or soon if they have none.
 
-    def _next_delay_s(self) -> float:
-        jitter = self._source.poll_jitter_s
-        return max(0.0, self._source.poll_interval_s + self._rng.uniform(-jitter, jitter))
+        The schedule runs on the event loop's clock; a stored due time (the wall clock) is
+        carried over by its distance from now, late when it has passed."""
+        now, loop_now = self._clock(), asyncio.get_running_loop().time()
+        for customer_id in customer_ids:
+            if customer_id in self._members:
+                continue
+            self._members.add(customer_id)
+            state = states.get(customer_id)
+            if state is not None and state.hot:
+                self._hot.add(customer_id)
+            if state is not None and state.next_due_at is not None:
+                delay_s = (state.next_due_at - now).total_seconds()
+            else:
+                delay_s = schedule.first_delay_s(self._source, rng=self._rng)
+            self._schedule.put(customer_id, loop_now + delay_s)
+        self._changed.set()
+
+    async def _next_due(self) -> tuple[str, float] | None:
+        """The next customer due, once it is due and a sync slot is free; None on `stop()`.
+
+        The slot taken is released by `_poll`."""
+        loop = asyncio.get_running_loop()
+        await self._limit.acquire()
+        while not self._stopping.is_set():
+            self._changed.clear()
+            first = self._schedule.first()
+            wait_s = None if first is None else first[0] - loop.time()
+            if wait_s is not None and wait_s <= 0:
+                due, customer_id = self._schedule.pop()
+                return customer_id, due
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), timeout=wait_s)
+        self._limit.release()
+        return None
+
+    async def _poll(self, customer_id: str, due: float) -> None:
+        """Sync a customer that fell due at `due` (its slot taken), then schedule it again."""
+        started = asyncio.get_running_loop().time()
+        lag_s = max(0.0, started - due)
+        try:
+            result = await self.sync_customer(customer_id)
+        finally:
+            self._limit.release()
+        result = dataclasses.replace(result, lag_s=lag_s)
+        if customer_id in self._members:
+            hot = result.hot if result.error is None else customer_id in self._hot
+            (self._hot.add if hot else self._hot.discard)(customer_id)
+            delay_s = result.next_delay_s
+            if delay_s is None:
+                delay_s = schedule.next_delay_s(self._source, hot=hot, rng=self._rng)
+            self._schedule.put(customer_id, started + delay_s)
+        self._pace.polled(lag_s, hot=self.customers_hot, known=self.customers_known)
+        self._on_sync(result)
 
     async def _wait(self, seconds: float) -> bool:
         """Sleep `seconds` unless stopped first; True when stopping."""
@@ -236,6 +422,8 @@ class Poller:
         result = sync.reconcile(
             orders, stored, baseline=baseline, now=now, thresholds=self._source.stuck
         )
+        in_flight = schedule.still_in_flight(state.in_flight, orders, complete=full)
+        delay_s = schedule.next_delay_s(self._source, hot=bool(in_flight), rng=self._rng)
         await self._store.commit_sync(
             self.name,
             customer_id,
@@ -245,6 +433,8 @@ class Poller:
                 baseline_done=True,
                 last_success_at=now,
                 last_full_sync_at=now if full else state.last_full_sync_at,
+                next_due_at=now + timedelta(seconds=delay_s),
+                in_flight=in_flight,
             ),
         )
         return CustomerSync(
@@ -256,6 +446,8 @@ class Poller:
             stuck=result.stuck,
             full=full,
             baseline=not state.baseline_done,
+            hot=bool(in_flight),
+            next_delay_s=delay_s,
         )
 
     def _full_relist_due(self, state: PollState, now: datetime) -> bool:

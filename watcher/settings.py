@@ -179,8 +179,12 @@ class SourceSettings(_Section):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     provider: str
     base_url: str = Field(pattern=r"^https?://")
-    customers: list[str] = Field(min_length=1)
+    # The customers to poll, or "all": every customer the account lists (`watcher.discovery`).
+    customers: list[str] | Literal["all"] = Field(min_length=1)
+    discovery_interval_s: DurationS = 3_600.0
     poll_interval_s: DurationS = 120.0
+    # The cadence of a customer with an order or line still in flight; poll_interval_s if unset.
+    hot_interval_s: DurationS | None = None
     poll_jitter_s: DurationOrZeroS = 5.0
     concurrency: int = Field(default=4, ge=1, le=256)
     lookback_days: DurationDays = 30.0
@@ -234,6 +238,28 @@ class SourceSettings(_Section):
         if errors:
             raise ValidationError.from_exception_data(cls.__name__, errors)
         return source
+
+    @model_validator(mode="after")
+    def _discoverable(self) -> SourceSettings:
+        if self.customers == "all" and not vendors.named(self.provider).lists_customers:
+            raise ValueError(
+                f'customers = "all" is not available for {self.provider} yet; list the customers'
+            )
+        return self
+
+    @property
+    def discovers(self) -> bool:
+        """Whether the customers are the account's, found by listing them."""
+        return self.customers == "all"
+
+    @property
+    def fixed_customers(self) -> list[str]:
+        """The configured list of customers; empty when they are discovered."""
+        return [] if self.customers == "all" else self.customers
+
+    @property
+    def hot_cadence_s(self) -> float:
+        return self.poll_interval_s if self.hot_interval_s is None else self.hot_interval_s
 
     def options_as(self, model: type[OptionsT]) -> OptionsT:
         """The source's vendor options, which its adapter knows to be a `model`."""
@@ -349,6 +375,13 @@ def _submodel(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
+def _origins(annotation: Any) -> list[Any]:
+    """The container types of `annotation`, and of each member of a union."""
+    if get_origin(annotation) in (Union, types.UnionType):
+        return [get_origin(arg) for arg in get_args(annotation)]
+    return [get_origin(annotation)]
+
+
 def _vendor_tables() -> dict[str, type[vendors.Options]]:
     return {vendor.name: vendor.options for vendor in vendors.VENDORS if vendor.options}
 
@@ -372,7 +405,7 @@ def _child(model: type[BaseModel], key: str) -> tuple[str, type[BaseModel] | Non
     child = _submodel(field.annotation)
     if child is None:
         shapes: dict[Any, str] = {dict: "free", list: "values"}
-        return shapes.get(get_origin(field.annotation), "value"), None
+        return next((shapes[o] for o in _origins(field.annotation) if o in shapes), "value"), None
     return ("items" if get_origin(field.annotation) is list else "table"), child
 
 

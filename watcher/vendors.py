@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from watcher.core.durations import DurationOrZeroS
 from watcher.core.errors import ConfigError
@@ -29,6 +29,11 @@ class Options(BaseModel):
     """Base of a vendor's own settings table: unknown keys are refused."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AdobeVipOptions(Options):
+    # Whose customers `customers = "all"` means: the reseller the credentials act for.
+    reseller_id: str | None = Field(default=None, min_length=1)
 
 
 class PartnerCenterOptions(Options):
@@ -47,13 +52,21 @@ class Vendor:
     rate_per_s: float
     burst: int
     options: type[Options] | None = None
+    lists_customers: bool = False  # `customers = "all"`: the adapter is a CustomerDirectory
 
 
 VENDORS: tuple[Vendor, ...] = (
     # Adobe documents no rate limit ("no limiting is done"), yet has a 429 code: stay modest.
-    Vendor("adobe_vip", "Adobe VIP Marketplace", rate_per_s=10.0, burst=20),
+    Vendor("adobe_vip", "Adobe VIP Marketplace", 10.0, 20, AdobeVipOptions, lists_customers=True),
     # "500 requests per minute per tenant identifier"
-    Vendor("partner_center", "Microsoft Partner Center", 500 / 60, 20, PartnerCenterOptions),
+    Vendor(
+        "partner_center",
+        "Microsoft Partner Center",
+        500 / 60,
+        20,
+        PartnerCenterOptions,
+        lists_customers=True,
+    ),
     # 100/s per production store, 25 per development store, shared with the storefront.
     Vendor("elastic_path", "Elastic Path Commerce Cloud", 10.0, 10, ElasticPathOptions),
     # 50,000 requests a minute per tenant; its RateLimit-* headers pause a source sooner.

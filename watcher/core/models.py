@@ -75,5 +75,12 @@ class Order(_Frozen):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+    @property
+    def in_flight(self) -> bool:
+        """Whether the order or one of its lines is not yet in a terminal state."""
+        return self.status not in TERMINAL_STATUSES or any(
+            line.status not in TERMINAL_STATUSES for line in self.line_items
+        )
+
     def line(self, key: str) -> LineItem | None:
         return next((item for item in self.line_items if item.key == key), None)

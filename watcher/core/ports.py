@@ -42,11 +42,22 @@ class OutboxRecord:
 
 @dataclass(frozen=True, slots=True)
 class PollState:
-    """What the poller remembers about one customer of one source."""
+    """What the poller remembers about one customer of one source.
+
+    `next_due_at` is when the customer is polled next and `in_flight` the ids of its orders
+    with the order or a line not yet in a terminal state, which make it `hot` (polled at the
+    faster cadence): a restart resumes both.
+    """
 
     baseline_done: bool
     last_success_at: datetime | None = None
     last_full_sync_at: datetime | None = None
+    next_due_at: datetime | None = None
+    in_flight: frozenset[str] = frozenset()
+
+    @property
+    def hot(self) -> bool:
+        return bool(self.in_flight)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +81,26 @@ class Provider(Protocol):
     ) -> list[Order]: ...
 
 
+class CustomerDirectory(Protocol):
+    """Lists every customer an account can see (`customers = "all"`), all or nothing."""
+
+    async def list_customers(self) -> list[str]: ...
+
+
 class SnapshotStore(Protocol):
     async def poll_state(self, source: str, customer_id: str) -> PollState | None: ...
+
+    async def poll_states(self, source: str) -> dict[str, PollState]:
+        """Every customer's poll state of `source`, by customer id (the schedules)."""
+        ...
+
+    async def known_customers(self, source: str) -> list[str]:
+        """The customers the last successful discovery of `source` listed."""
+        ...
+
+    async def record_customers(self, source: str, customer_ids: Sequence[str]) -> None:
+        """Replace the listed customers of `source`; those no longer listed keep their rows."""
+        ...
 
     async def load_snapshots(
         self, source: str, customer_id: str, order_ids: Sequence[str]

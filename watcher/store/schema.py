@@ -8,6 +8,9 @@ released: a change to the schema is a new step at the end.
     1  snapshots, outbox, poll_state
     2  snapshots.status_since, snapshots.stuck_reported: the stuck-order episode; rows
        written before it read as "since unknown" and "not reported"
+    3  poll_state.next_due_at, poll_state.in_flight (a JSON array of order ids): each
+       customer's schedule and what keeps it hot; customers: the customers a source
+       discovered (`listed` 0 once a later listing no longer has them)
 """
 
 from __future__ import annotations
@@ -36,6 +39,13 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE snapshots ADD COLUMN status_since TEXT",
         "ALTER TABLE snapshots ADD COLUMN stuck_reported INTEGER NOT NULL DEFAULT 0",
     ),
+    (
+        "ALTER TABLE poll_state ADD COLUMN next_due_at TEXT",
+        "ALTER TABLE poll_state ADD COLUMN in_flight TEXT NOT NULL DEFAULT '[]'",
+        """CREATE TABLE IF NOT EXISTS customers (
+            source TEXT NOT NULL, customer_id TEXT NOT NULL, listed INTEGER NOT NULL,
+            PRIMARY KEY (source, customer_id)) STRICT""",
+    ),
 )
 VERSION = len(MIGRATIONS)
 
@@ -61,11 +71,23 @@ MARK_PUBLISHED = """
 STATS = "SELECT count(*), min(created_at) FROM outbox WHERE published_at IS NULL"
 PRUNE = "DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < ?"
 UPSERT_STATE = """
-    INSERT INTO poll_state (source, customer_id, baseline_done, last_success_at, last_full_sync_at)
-    VALUES (?, ?, ?, ?, ?)
+    INSERT INTO poll_state (
+        source, customer_id, baseline_done, last_success_at, last_full_sync_at, next_due_at,
+        in_flight
+    )
+    VALUES (?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (source, customer_id) DO UPDATE SET baseline_done = excluded.baseline_done,
         last_success_at = excluded.last_success_at,
-        last_full_sync_at = excluded.last_full_sync_at"""
-SELECT_STATE = """
-    SELECT baseline_done, last_success_at, last_full_sync_at FROM poll_state
-    WHERE source = ? AND customer_id = ?"""
+        last_full_sync_at = excluded.last_full_sync_at,
+        next_due_at = excluded.next_due_at, in_flight = excluded.in_flight"""
+_STATE_COLUMNS = "baseline_done, last_success_at, last_full_sync_at, next_due_at, in_flight"
+SELECT_STATE = f"""
+    SELECT {_STATE_COLUMNS} FROM poll_state WHERE source = ? AND customer_id = ?"""
+SELECT_STATES = f"""
+    SELECT customer_id, {_STATE_COLUMNS} FROM poll_state WHERE source = ?"""
+SELECT_CUSTOMERS = """
+    SELECT customer_id FROM customers WHERE source = ? AND listed = 1 ORDER BY customer_id"""
+UNLIST_CUSTOMERS = "UPDATE customers SET listed = 0 WHERE source = ?"
+LIST_CUSTOMER = """
+    INSERT INTO customers (source, customer_id, listed) VALUES (?, ?, 1)
+    ON CONFLICT (source, customer_id) DO UPDATE SET listed = 1"""

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any, overload
 
 import aiosqlite
+import orjson
 
 from watcher.core.errors import ConfigError, StoreError
 from watcher.core.ports import OutboxRecord, OutboxStats, PollState, Snapshot
@@ -96,6 +97,25 @@ class SqliteStore:
         async with self._connection("read the poll state") as db:
             rows = await db.execute_fetchall(schema.SELECT_STATE, (source, customer_id))
         return next((_poll_state(*row) for row in rows), None)
+
+    async def poll_states(self, source: str) -> dict[str, PollState]:
+        async with self._connection("read the schedules") as db:
+            rows = await db.execute_fetchall(schema.SELECT_STATES, (source,))
+        return {customer_id: _poll_state(*state) for customer_id, *state in rows}
+
+    async def known_customers(self, source: str) -> list[str]:
+        async with self._connection("read the discovered customers") as db:
+            rows = await db.execute_fetchall(schema.SELECT_CUSTOMERS, (source,))
+        return [customer_id for (customer_id,) in rows]
+
+    async def record_customers(self, source: str, customer_ids: Sequence[str]) -> None:
+        rows = [(source, customer_id) for customer_id in dict.fromkeys(customer_ids)]
+        async with (
+            self._connection(f"record the customers of {source}") as db,
+            sqlite_connection.transaction(db),
+        ):
+            await db.execute(schema.UNLIST_CUSTOMERS, (source,))
+            await db.executemany(schema.LIST_CUSTOMER, rows)
 
     async def load_snapshots(
         self, source: str, customer_id: str, order_ids: Sequence[str]
@@ -237,16 +257,24 @@ def _state_values(state: PollState) -> tuple[object, ...]:
         int(state.baseline_done),
         _to_text(state.last_success_at),
         _to_text(state.last_full_sync_at),
+        _to_text(state.next_due_at),
+        orjson.dumps(sorted(state.in_flight)).decode(),
     )
 
 
 def _poll_state(
-    baseline_done: int, last_success_at: str | None, last_full_sync_at: str | None
+    baseline_done: int,
+    last_success_at: str | None,
+    last_full_sync_at: str | None,
+    next_due_at: str | None,
+    in_flight: str,
 ) -> PollState:
     return PollState(
         baseline_done=bool(baseline_done),
         last_success_at=_from_text(last_success_at),
         last_full_sync_at=_from_text(last_full_sync_at),
+        next_due_at=_from_text(next_due_at),
+        in_flight=frozenset(orjson.loads(in_flight)),
     )
 
 
