@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
 import aiohttp
@@ -52,19 +52,21 @@ class Rig:
     def source(
         self,
         *,
-        customers: Sequence[str] = (CUSTOMER,),
+        customers: Sequence[str] | Literal["all"] = (CUSTOMER,),
         page_size: int = 100,
         created_on_baseline: bool = False,
         concurrency: int = 4,
         poll_interval_s: float = 120.0,
         poll_jitter_s: float = 5.0,
         stuck: dict[str, float] | None = None,
+        **extra: Any,
     ) -> SourceSettings:
+        """The simulator's source; `extra` settings as the file would give them."""
         return SourceSettings(
             name=SOURCE,
             provider="adobe_vip",
             base_url=self.sim.base_url,
-            customers=list(customers),
+            customers="all" if customers == "all" else list(customers),
             page_size=page_size,
             created_on_baseline=created_on_baseline,
             concurrency=concurrency,
@@ -80,6 +82,7 @@ class Rig:
             ),
             retry=RetrySettings(attempts=2, base_delay_s=0.01, max_delay_s=0.05),
             stuck=stuck or {},
+            **extra,
         )
 
     def adapter(self, source: SourceSettings) -> Provider:

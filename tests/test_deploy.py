@@ -54,6 +54,10 @@ METRICS = {
     "order_watcher_broker_connected": "gauge",
     "order_watcher_unroutable_events": "gauge",
     "order_watcher_stuck_orders": "gauge",
+    "order_watcher_poll_lag_seconds": "histogram",
+    "order_watcher_customers": "gauge",
+    "order_watcher_customers_hot": "gauge",
+    "order_watcher_discovery_runs_total": "counter",
 }
 ALERTS = {
     "WatcherDown",
@@ -63,6 +67,7 @@ ALERTS = {
     "OrdersStuck",
     "VendorErrorsHigh",
     "VendorThrottled",
+    "PollsLate",
     "CircuitOpen",
     "BrokerDisconnected",
     "UnroutableEvents",

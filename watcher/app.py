@@ -185,7 +185,14 @@ async def once(settings: Settings, *, out: TextIO) -> list[CustomerSync]:
     async with store.opened(settings.store.url) as snapshots, sessions.pooled() as session:
         for source in settings.sources:
             provider = build_provider(source, session)
-            poller = Poller(source, provider, snapshots, on_sync=show, clock=utc_now)
+            poller = Poller(
+                source,
+                provider,
+                snapshots,
+                directory=provider if source.discovers else None,
+                on_sync=show,
+                clock=utc_now,
+            )
             cycle = await poller.cycle()
             log.info("once: source %s: %s", source.name, summary(cycle))
             results.extend(cycle)
@@ -229,15 +236,23 @@ async def _check_broker(settings: Settings) -> Check:
 
 
 async def _check_source(source: SourceSettings, session: sessions.Session) -> Check:
+    """The first customer's orders of the last day; with `customers = "all"`, the customer
+    listing first, then the first customer it lists."""
     name = f"source {source.name} ({source.provider})"
-    customer_id = source.customers[0]
+    provider = build_provider(source, session)
     try:
-        orders = await build_provider(source, session).fetch_orders(
-            customer_id, since=utc_now() - timedelta(days=1)
-        )
+        listed = await provider.list_customers() if source.discovers else None
+        customer_ids = source.fixed_customers if listed is None else listed
+        if not customer_ids:
+            return Check(name, True, "the account lists no customers")
+        customer_id = customer_ids[0]
+        orders = await provider.fetch_orders(customer_id, since=utc_now() - timedelta(days=1))
     except ProviderError as exc:
         return Check(name, False, str(exc))
-    return Check(name, True, f"customer {customer_id}: {len(orders)} order(s) in the last day")
+    found = "" if listed is None else f"{len(listed)} customer(s) listed; "
+    return Check(
+        name, True, f"{found}customer {customer_id}: {len(orders)} order(s) in the last day"
+    )
 
 
 def _scheme(url: str) -> str:

@@ -27,14 +27,16 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 PREFIX = "order_watcher"
 OUTCOMES = ("ok", "error", "permanent_error", "store_error")
 CIRCUIT_STATES: Mapping[str, float] = {"closed": 0.0, "half_open": 1.0, "open": 2.0}
-ENDPOINTS = ("orders", "order", "items", "provisioningstatus", "token", "other")
+ENDPOINTS = ("customers", "orders", "order", "items", "provisioningstatus", "token", "other")
 _SEGMENTS = {
+    "customers": "customers",
     "orders": "orders",
     "items": "items",
     "provisioningstatus": "provisioningstatus",
     "token": "token",
     "access_token": "token",
 }
+_LAG_BUCKETS = (1.0, 5.0, 15.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
 _POLL_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 _REQUEST_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _CONFIRM_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -43,8 +45,9 @@ _CONFIRM_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.
 def endpoint(path: str) -> str:
     """The bounded `endpoint` label for a vendor URL path.
 
-    The last segment that names a resource decides: orders, items, provisioningstatus,
-    token (access_token too); "orders" followed by an id is one order. Anything else is
+    The last segment that names a resource decides: customers (a customer listing), orders,
+    items, provisioningstatus, token (access_token too); "orders" followed by an id is one
+    order. Anything else is
     "other", so ids and raw paths never become label values.
     """
     segments = [segment.lower() for segment in path.split("/") if segment]
@@ -126,7 +129,35 @@ class Metrics:
             "Orders currently past their stuck threshold, by normalised status.",
             ["source", "status"],
         )
+        self._schedule(registry)
         self._vendor(registry)
+
+    def _schedule(self, registry: CollectorRegistry) -> None:
+        self._poll_lag = Histogram(
+            f"{PREFIX}_poll_lag_seconds",
+            "How long after its due time a customer sync started.",
+            ["source"],
+            buckets=_LAG_BUCKETS,
+            registry=registry,
+        )
+        self._customers = _gauge(
+            registry,
+            "customers",
+            "Customers the source polls (configured or discovered).",
+            ["source"],
+        )
+        self._hot = _gauge(
+            registry,
+            "customers_hot",
+            "Customers with an order or line in flight, polled every hot_interval_s.",
+            ["source"],
+        )
+        self._discoveries = _counter(
+            registry,
+            "discovery_runs_total",
+            'Listings of an account\'s customers (customers = "all"), by outcome.',
+            ["source", "outcome"],
+        )
 
     def _vendor(self, registry: CollectorRegistry) -> None:
         self._requests = _counter(
@@ -188,6 +219,21 @@ class Metrics:
         self._throttled.labels(source)
         self._orders.labels(source).set(0)
         self._circuit.labels(source).set(0)
+        self._poll_lag.labels(source)
+        self._customers.labels(source).set(0)
+        self._hot.labels(source).set(0)
+        for outcome in ("ok", "error"):
+            self._discoveries.labels(source, outcome)
+
+    def poll_started_late(self, source: str, lag_s: float) -> None:
+        self._poll_lag.labels(source).observe(lag_s)
+
+    def customers(self, source: str, *, known: int, hot: int) -> None:
+        self._customers.labels(source).set(known)
+        self._hot.labels(source).set(hot)
+
+    def discovery_finished(self, source: str, *, ok: bool) -> None:
+        self._discoveries.labels(source, "ok" if ok else "error").inc()
 
     def poll_finished(self, source: str, outcome: str, seconds: float) -> None:
         self._polls.labels(source, outcome).inc()

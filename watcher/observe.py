@@ -25,7 +25,7 @@ from watcher.bus.relay import BatchResult, PublisherFactory, Relay
 from watcher.core.errors import StoreError
 from watcher.core.ports import Outbox, Store
 from watcher.metrics import Metrics
-from watcher.poller import CustomerSync, Poller
+from watcher.poller import CustomerSync, Discovery, Poller
 from watcher.providers import guard
 from watcher.settings import Settings, SourceSettings
 
@@ -75,13 +75,19 @@ class Observed:
             source,
             provider,
             snapshots,
+            directory=provider if source.discovers else None,
             clock=self._clock,
             on_sync=lambda result: self.sync_finished(poller, result),
+            on_discovery=lambda found: self.discovered(poller, found),
         )
         return poller
 
     def sync_finished(self, poller: Poller, result: CustomerSync) -> None:
         self.metrics.poll_finished(result.source, result.outcome, result.seconds)
+        self.metrics.poll_started_late(result.source, result.lag_s)
+        self.metrics.customers(
+            result.source, known=poller.customers_known, hot=poller.customers_hot
+        )
         if result.error is None:
             self.readiness.source_polled(result.source)
             self.metrics.orders_tracked(result.source, poller.orders_tracked)
@@ -90,6 +96,10 @@ class Observed:
             self.metrics.changes_detected(result.source, (r.event_type for r in result.records))
             self.relay.wake()
             self._outbox_changed.set()
+
+    def discovered(self, poller: Poller, found: Discovery) -> None:
+        self.metrics.discovery_finished(found.source, ok=found.error is None)
+        self.metrics.customers(found.source, known=poller.customers_known, hot=poller.customers_hot)
 
     def batch_published(self, batch: BatchResult) -> None:
         self.metrics.batch_published(batch.published_types, seconds=batch.seconds)

@@ -339,6 +339,7 @@ class Poller:
             if delay_s is None:
                 delay_s = schedule.next_delay_s(self._source, hot=hot, rng=self._rng)
             self._schedule.put(customer_id, started + delay_s)
+            self._changed.set()
         self._pace.polled(lag_s, hot=self.customers_hot, known=self.customers_known)
         self._on_sync(result)
 

@@ -51,6 +51,10 @@ class SimAdmin(SimulatorAdmin):
         """An empty customer (a no-op when it exists)."""
         return await self._object("POST", f"/_admin/customers/{customer_id}")
 
+    async def remove_customer(self, customer_id: str) -> dict[str, Any]:
+        """Take a customer and its orders away: the reseller no longer lists it."""
+        return await self._object("DELETE", f"/_admin/customers/{customer_id}")
+
     async def create_order(self, customer_id: str, order: Mapping[str, Any]) -> dict[str, Any]:
         """Store an order from a partial one (orderId, status, lineItems, creationDate...)."""
         path = f"/_admin/customers/{customer_id}/orders"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from watcher.core.models import Order
 
@@ -81,6 +81,7 @@ class Provider(Protocol):
     ) -> list[Order]: ...
 
 
+@runtime_checkable
 class CustomerDirectory(Protocol):
     """Lists every customer an account can see (`customers = "all"`), all or nothing."""
 

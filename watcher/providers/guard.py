@@ -25,11 +25,12 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from enum import StrEnum
+from typing import TypeVar
 
 from watcher import logs
 from watcher.core.errors import PermanentProviderError, TransientProviderError, WaitingError
 from watcher.core.models import Order
-from watcher.core.ports import Provider
+from watcher.core.ports import CustomerDirectory, Provider
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], float]
@@ -37,6 +38,7 @@ Clock = Callable[[], float]
 # wait: sleeping it would not move a clock measured in seconds around 1e3 at all.
 _CLOSE_ENOUGH_S = 1e-9
 Sleep = Callable[[float], Awaitable[None]]
+T = TypeVar("T")
 
 
 class RateLimiter:
@@ -221,7 +223,8 @@ class CircuitBreaker:
 
 
 class Guarded:
-    """A `Provider` behind a circuit breaker."""
+    """A `Provider` behind a circuit breaker; a `CustomerDirectory` too when its adapter is
+    one (the customer listing then counts towards the breaker like a fetch)."""
 
     def __init__(self, provider: Provider, breaker: CircuitBreaker) -> None:
         self._provider = provider
@@ -230,11 +233,23 @@ class Guarded:
     async def fetch_orders(
         self, customer_id: str, *, since: datetime | None, changed_since: datetime | None = None
     ) -> list[Order]:
-        probe = self.breaker.before_call()
-        try:
-            orders = await self._provider.fetch_orders(
+        return await self._through_breaker(
+            lambda: self._provider.fetch_orders(
                 customer_id, since=since, changed_since=changed_since
             )
+        )
+
+    async def list_customers(self) -> list[str]:
+        """The adapter's customer listing, through the breaker."""
+        if not isinstance(self._provider, CustomerDirectory):
+            raise TypeError(f"{type(self._provider).__name__} cannot list customers")
+        directory = self._provider
+        return await self._through_breaker(directory.list_customers)
+
+    async def _through_breaker(self, call: Callable[[], Awaitable[T]]) -> T:
+        probe = self.breaker.before_call()
+        try:
+            result = await call()
         except PermanentProviderError:
             self.breaker.released(probe=probe)
             raise
@@ -245,4 +260,4 @@ class Guarded:
             self.breaker.released(probe=probe)
             raise
         self.breaker.succeeded()
-        return orders
+        return result

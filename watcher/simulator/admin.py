@@ -10,8 +10,9 @@ Vendor routes answer the same way (`answer`): what they produce, or the vendor's
 The routes that mean the same for every world (token revocation, a scenario step) are
 built by the server around every vendor. Worlds keyed by customer (Adobe, Partner
 Center) also share `customer_routes`: create a customer (201, 200 if known ->
-{"customerId": ...}), create an order from a partial one (201), patch one (200); what a
-partial order or a patch may say is the vendor's.
+{"customerId": ...}), remove one with its orders (200, 404 if unknown), create an order from
+a partial one (201), patch one (200); what a partial order or a patch may say is the
+vendor's.
 
 Admin bodies are checked alike where vendors word their refusals alike (`Checks`, raising
 the vendor's own 400). The scenarios share their `Change` (each vendor names its fields)
@@ -76,6 +77,8 @@ class CustomerWorld(Protocol):
 
     def add_customer(self, customer_id: str) -> bool: ...
 
+    def remove_customer(self, customer_id: str) -> bool: ...
+
     def create_order(self, customer_id: str, partial: object) -> dict[str, Any]: ...
 
     def patch_order(self, customer_id: str, order_id: str, patch: object) -> dict[str, Any]: ...
@@ -115,6 +118,15 @@ def customer_routes(admin: Admin[C]) -> list[web.RouteDef]:
 
         return admin.run(request, act)
 
+    async def remove_customer(request: web.Request) -> web.Response:
+        customer_id = request.match_info["customer_id"]
+
+        def act(state: C) -> tuple[int, Any]:
+            removed = state.remove_customer(customer_id)
+            return (200 if removed else 404), {"customerId": customer_id, "removed": removed}
+
+        return admin.run(request, act)
+
     async def create_order(request: web.Request) -> web.Response:
         partial = await body(request)
         customer_id = request.match_info["customer_id"]
@@ -131,6 +143,7 @@ def customer_routes(admin: Admin[C]) -> list[web.RouteDef]:
 
     return [
         web.post("/_admin/customers/{customer_id}", create_customer),
+        web.delete("/_admin/customers/{customer_id}", remove_customer),
         web.post(orders, create_order),
         web.patch(orders + "/{order_id}", patch_order),
     ]

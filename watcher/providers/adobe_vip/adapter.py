@@ -12,6 +12,9 @@ correlation id it has seen for ten days, so a reused id reads stale orders, and 
 with the id of a 500 would read the 500 again. Each page is retried on its own by the
 client; one page that still fails fails the fetch and nothing is returned. An order seen
 twice while paging (orders shift when one is created mid-listing) is kept as first seen.
+Customers (`customers = "all"`): `GET {base_url}/v3/resellers/{reseller_id}/customers` by
+`offset` and `limit=50` (Adobe refuses more) until `totalCount` are read (`list_customers`).
+
 Mapping: `mapping`.
 """
 
@@ -24,16 +27,19 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
 
+from watcher import vendors
 from watcher.core.errors import ConfigError, MalformedReplyError
 from watcher.core.models import Order
-from watcher.providers.adobe_vip import mapping
+from watcher.providers.adobe_vip import mapping, replies
 from watcher.providers.client import Dialect, VendorClient
+from watcher.providers.reply import validate
 from watcher.settings import SourceSettings
 
 log = logging.getLogger(__name__)
 
 PROVIDER = mapping.PROVIDER
 SCOPE = "openid,AdobeID,read_organizations"
+CUSTOMERS_PAGE_SIZE = 50  # Adobe's largest customer page
 
 
 def _trace_headers() -> dict[str, str]:
@@ -57,6 +63,12 @@ class AdobeVip:
         self._tokens = client.tokens(
             token_url=source.auth.token_url, fields={"scope": source.auth.scope or SCOPE}
         )
+        self._reseller_id = source.options_as(vendors.AdobeVipOptions).reseller_id
+        if source.discovers and self._reseller_id is None:
+            raise ConfigError(
+                f"sources.{source.name}.adobe_vip.reseller_id",
+                'customers = "all" needs the reseller whose customers to list',
+            )
         api_key = source.auth.api_key
         self._headers = {
             "X-Api-Key": api_key.get_secret_value() if api_key else source.auth.client_id,
@@ -87,6 +99,29 @@ class AdobeVip:
             len(visited),
         )
         return list(orders.values())
+
+    async def list_customers(self) -> list[str]:
+        """Every customer of the reseller, page by page, or a ProviderError and nothing."""
+        assert self._reseller_id is not None, "checked when the adapter was built"
+        reseller = quote(self._reseller_id, safe="")
+        found: dict[str, None] = {}
+        offset = 0
+        while True:
+            path = f"/v3/resellers/{reseller}/customers"
+            query = urlencode({"offset": offset, "limit": CUSTOMERS_PAGE_SIZE})
+            what = f"{self._source.name} ({PROVIDER}) customers: GET {path}?{query}"
+            page = await self._client.get(
+                f"{self._base_url}{path}?{query}",
+                what=what,
+                tokens=self._tokens,
+                parse=_customer_page,
+                headers=self._headers,
+            )
+            found.update(dict.fromkeys(page.ids))
+            offset += len(page.ids)
+            # An empty page before totalCount: the list shrank while it was read.
+            if not page.ids or offset >= page.total_count:
+                return list(found)
 
     def _first_url(self, customer_id: str, *, since: datetime | None) -> str:
         query = urlencode(
@@ -128,3 +163,7 @@ class AdobeVip:
     def _what(self, customer_id: str, url: str) -> str:
         path = url.removeprefix(self._base_url)
         return f"{self._source.name} ({PROVIDER}) customer {customer_id}: GET {path}"
+
+
+def _customer_page(document: Any, *, what: str) -> replies.CustomerPage:
+    return validate(replies.CustomerPage, document, what=what)

@@ -4,13 +4,17 @@
 order has `orderId`, `orderType`, `status`, `creationDate`, `externalReferenceId` and
 `lineItems` (`extLineItemNumber`, `offerId`, `quantity`, `status`, `subscriptionId`).
 Everything else is ignored, so it never raises events.
+
+`GET /v3/resellers/{id}/customers` answers `{totalCount, count, offset, limit, accounts:
+[customer]}`, the customers under `customers` in the documentation's field table and older
+pages: either is read. A customer has `customerId`.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from watcher.providers.reply import CamelCaseReply
 
@@ -43,3 +47,24 @@ class Links(CamelCaseReply):
 class OrderPage(CamelCaseReply):
     items: list[VendorOrder]
     links: Links = Field(default_factory=Links)
+
+
+class Customer(CamelCaseReply):
+    customer_id: str = Field(min_length=1)
+
+
+class CustomerPage(CamelCaseReply):
+    total_count: int = Field(ge=0)
+    accounts: list[Customer] | None = None
+    customers: list[Customer] | None = None
+
+    @model_validator(mode="after")
+    def _listed(self) -> CustomerPage:
+        if self.accounts is None and self.customers is None:
+            raise ValueError("neither accounts nor customers is there")
+        return self
+
+    @property
+    def ids(self) -> list[str]:
+        listed = self.accounts if self.accounts is not None else self.customers or []
+        return [customer.customer_id for customer in listed]

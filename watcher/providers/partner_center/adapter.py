@@ -27,6 +27,9 @@ kept in memory, per customer, and replaced only when a whole fetch succeeds; aft
 restart provisioning is asked once more and the daily full re-list brings back any order
 that settled meanwhile.
 
+Customers (`customers = "all"`): `GET /v1/customers?size=100`, then each page's
+`links.next` with its continuation token in `MS-ContinuationToken` (`list_customers`).
+
 Every call carries the bearer token and a fresh uuid4 MS-RequestId and MS-CorrelationId.
 A 429 is retried after its Retry-After by the client; a call that still fails fails the
 fetch and nothing is returned. The rate limit defaults to Partner Center's documented 500
@@ -45,7 +48,7 @@ from typing import Literal, TypeVar
 from urllib.parse import quote
 
 from watcher import vendors
-from watcher.core.errors import ConfigError, PermanentProviderError
+from watcher.core.errors import ConfigError, MalformedReplyError, PermanentProviderError
 from watcher.core.models import TERMINAL_STATUSES, Order
 from watcher.providers import tokens
 from watcher.providers.client import Dialect, Parse, VendorClient
@@ -66,6 +69,7 @@ def _trace_headers() -> dict[str, str]:
 
 DIALECT = Dialect(trace_headers=_trace_headers)
 _HEADERS = {"MS-Contract-Version": "v1"}
+CUSTOMERS_PAGE_SIZE = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,6 +154,35 @@ class PartnerCenter:
         )
         return orders
 
+    async def list_customers(self) -> list[str]:
+        """Every customer tenant of the partner, page by page, or a ProviderError.
+
+        The first page is `GET /v1/customers?size=N`; each next one is its `links.next` uri
+        (`/v1/customers?seekOperation=Next`) with the page's continuation token in the
+        `MS-ContinuationToken` header, until a page has no next link.
+        """
+        path = f"/v1/customers?size={CUSTOMERS_PAGE_SIZE}"
+        headers = _HEADERS
+        found: dict[str, None] = {}
+        tokens_seen: set[str] = set()
+        while True:
+            what = f"{self._source.name} ({PROVIDER}) customers: GET {path}"
+            page = await self._client.get(
+                f"{self._base_url}{path}",
+                what=what,
+                tokens=self._app_tokens,
+                parse=replies.parse_customers,
+                headers=headers,
+            )
+            found.update(dict.fromkeys(page.ids))
+            if page.next_uri is None or page.continuation is None:
+                return list(found)
+            if page.continuation in tokens_seen:
+                raise MalformedReplyError(f"{what}: the continuation token repeats itself")
+            tokens_seen.add(page.continuation)
+            path = _v1_path(page.next_uri, base_url=self._base_url, what=what)
+            headers = {**_HEADERS, "MS-ContinuationToken": page.continuation}
+
     async def _list(self, customer_id: str) -> list[replies.VendorOrder]:
         path = f"/v1/customers/{quote(customer_id, safe='')}/orders"
         what = self._what(customer_id, path)
@@ -203,6 +236,17 @@ class PartnerCenter:
 
     def _what(self, customer_id: str, path: str) -> str:
         return f"{self._source.name} ({PROVIDER}) customer {customer_id}: GET {path}"
+
+
+def _v1_path(uri: str, *, base_url: str, what: str) -> str:
+    """A link's uri as a path under base_url: Partner Center writes them relative to /v1
+    (`/customers?seekOperation=Next`), or with it, or in full."""
+    if uri.startswith(("http://", "https://")):
+        if not uri.startswith(f"{base_url}/"):
+            raise MalformedReplyError(f"{what}: links.next leaves {base_url}")
+        uri = uri.removeprefix(base_url)
+    path = "/" + uri.lstrip("/")
+    return path if path.startswith("/v1/") else f"/v1{path}"
 
 
 def _in_view(

@@ -127,3 +127,26 @@ def _integer(params: MultiMapping[str], name: str, *, default: int, minimum: int
 
 def _bad_parameter(name: str, value: str) -> adobe_orders.ApiError:
     return adobe_orders.ApiError(400, "1132", f"Invalid search parameter {name}={value!r}")
+
+
+CUSTOMERS_DEFAULT_LIMIT, CUSTOMERS_MAX_LIMIT = 20, 50
+
+
+def customer_page(
+    params: MultiMapping[str], customers: Sequence[Mapping[str, Any]], *, key: str
+) -> dict[str, Any]:
+    """A page of a reseller's `customers` in Adobe's shape, under `key` ("accounts" in the
+    current documentation's sample, "customers" in its field table). A limit outside 1..50
+    is refused, as Adobe refuses it (1132)."""
+    limit = _integer(params, "limit", default=CUSTOMERS_DEFAULT_LIMIT, minimum=1)
+    if limit > CUSTOMERS_MAX_LIMIT:
+        raise _bad_parameter("limit", str(limit))
+    offset = _integer(params, "offset", default=0, minimum=0)
+    items = list(customers[offset : offset + limit])
+    return {
+        "totalCount": len(customers),
+        "count": len(items),
+        "offset": offset,
+        "limit": limit,
+        key: items,
+    }

@@ -1,6 +1,7 @@
 """Adobe VIP Marketplace's vendor routes on the simulator: IMS tokens and the order reads.
 
     POST /ims/token/v3                                  form client_id, client_secret
+    GET  /v3/resellers/{reseller_id}/customers          offset/limit (1..50) pages
     GET  /v3/customers/{customer_id}/orders             `listing`: window, filters, pages
     GET  /v3/customers/{customer_id}/orders/{order_id}
 
@@ -46,6 +47,7 @@ def routes() -> list[web.RouteDef]:
     orders = "/v3/customers/{customer_id}/orders"
     return [
         web.post(TOKEN_PATH, _token),
+        web.get("/v3/resellers/{reseller_id}/customers", _list_customers),
         web.get(orders, _list_orders),
         web.get(orders + "/{order_id}", _get_order),
     ]
@@ -78,6 +80,13 @@ async def _token(request: web.Request) -> web.Response:
         return _token_error("invalid_client", "invalid client_id or client_secret")
     reply = {"access_token": token, "token_type": "bearer", "expires_in": state.token_ttl_s}
     return _json(orjson.dumps(reply), status=200)
+
+
+async def _list_customers(request: web.Request) -> web.Response:
+    def produce(state: AdobeVipState) -> dict[str, Any]:
+        return state.list_customers(request.match_info["reseller_id"], request.query)
+
+    return _guarded(request, produce)
 
 
 async def _list_orders(request: web.Request) -> web.Response:

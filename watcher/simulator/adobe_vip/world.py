@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any, Unpack
 
 from aiohttp import web
+from multidict import MultiMapping
 
 from watcher.simulator.adobe_vip import listing
 from watcher.simulator.adobe_vip import orders as adobe_orders
@@ -40,6 +41,7 @@ CLIENT_ID = "sim-client"
 CLIENT_SECRET = "sim-secret"
 CREDENTIALS = Credentials(CLIENT_ID, CLIENT_SECRET)
 FIRST_ORDER_NUMBER = 5_120_000_001
+RESELLER_ID = "1000404757"  # the one reseller whose customers the simulator lists
 IDEMPOTENCY_TTL = timedelta(days=10)
 
 
@@ -131,6 +133,8 @@ class AdobeVipState(World[str]):
     ) -> None:
         super().__init__(clock, rng, **tuning)
         self._customers: dict[str, _Customer] = {}
+        # Where a customer listing puts its customers: Adobe's sample and field table differ.
+        self.customers_key = "accounts"
         self.idempotency = IdempotencyCache(clock=clock, max_entries=idempotency_max_entries)
         self._next_order_number = FIRST_ORDER_NUMBER
 
@@ -149,8 +153,27 @@ class AdobeVipState(World[str]):
         self._customers[customer_id] = _Customer()
         return True
 
+    def remove_customer(self, customer_id: str) -> bool:
+        """Take a customer and its orders away (it left the reseller); False if unknown."""
+        return self._customers.pop(customer_id, None) is not None
+
     def customer_ids(self) -> list[str]:
         return list(self._customers)
+
+    def list_customers(self, reseller_id: str, params: MultiMapping[str]) -> dict[str, Any]:
+        """A page of the reseller's customers, in creation order; 404 1115 for another one."""
+        if reseller_id != RESELLER_ID:
+            raise ApiError(404, "1115", "Invalid Reseller")
+        customers = [self._resource(customer_id) for customer_id in self._customers]
+        return listing.customer_page(params, customers, key=self.customers_key)
+
+    def _resource(self, customer_id: str) -> dict[str, Any]:
+        return {
+            "customerId": customer_id,
+            "resellerId": RESELLER_ID,
+            "companyProfile": {"companyName": f"Customer {customer_id}"},
+            "status": "1000",
+        }
 
     def orders(self, customer_id: str) -> list[dict[str, Any]]:
         """Every order of a customer, newest first. Treat them as read-only."""

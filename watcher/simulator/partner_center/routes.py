@@ -1,6 +1,8 @@
 """Partner Center's vendor routes on the simulator: Entra ID tokens and the order endpoints.
 
     POST /{tenant}/oauth2/token                                   Entra ID (v1 endpoint)
+    GET  /v1/customers?size=N                                     the first page of customers
+    GET  /v1/customers?seekOperation=Next                         the next, by MS-ContinuationToken
     GET  /v1/customers/{customer}/orders                          the whole collection
     GET  /v1/customers/{customer}/orders/{order}                  one order (no listing lag)
     GET  /v1/customers/{customer}/orders/{order}/provisioningstatus   app+user tokens only
@@ -43,6 +45,7 @@ def routes() -> list[web.RouteDef]:
     """The token and order routes over the state stored under `world.STATE`."""
     return [
         web.post("/{tenant}/oauth2/token", _token),
+        web.get("/v1/customers", _list_customers),
         web.get("/v1/customers/{customer_id}/orders", _list_orders),
         web.get(_ORDER, _get_order),
         web.get(_ORDER + "/provisioningstatus", _provisioning_status),
@@ -98,6 +101,24 @@ def _token_refusal(
     if grant == "refresh_token" and form.get("refresh_token") != world.REFRESH_TOKEN:
         return _oauth_error(400, "invalid_grant", "AADSTS70000: The refresh token is invalid.")
     return None
+
+
+async def _list_customers(request: web.Request) -> web.Response:
+    continuation = None
+    if request.query.get("seekOperation") == "Next":
+        continuation = request.headers.get("MS-ContinuationToken", "")
+    size = request.query.get("size")
+    return _guarded(
+        request, lambda s: s.list_customers(size=_size(size), continuation=continuation)
+    )
+
+
+def _size(raw: str | None) -> int | None:
+    if raw is None:
+        return None
+    if not (raw.isascii() and raw.isdigit()) or int(raw) < 1:
+        raise ApiError(400, 400, f"size must be a positive whole number, not {raw!r}")
+    return int(raw)
 
 
 async def _list_orders(request: web.Request) -> web.Response:

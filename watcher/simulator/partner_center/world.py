@@ -42,6 +42,7 @@ RESOURCE = "https://api.partnercenter.microsoft.com"
 APP_TOKEN_TTL_S = 3600
 USER_TOKEN_TTL_S = 3599
 DEFAULT_LISTING_LAG_S = 120.0
+CUSTOMERS_PAGE_SIZE = 100  # a customer listing's page when the call names no size
 TokenKind = Literal["app", "user"]
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
@@ -59,7 +60,7 @@ class PartnerCenterState(World[TokenKind]):
 
     ACCEPTS = CREDENTIALS
     TOKEN_TTL_S = APP_TOKEN_TTL_S
-    TRACE_HEADERS = ("MS-RequestId", "MS-CorrelationId")
+    TRACE_HEADERS = ("MS-RequestId", "MS-CorrelationId", "MS-ContinuationToken")
     CREDENTIAL_HEADERS = ("Authorization",)
 
     def __init__(
@@ -74,6 +75,8 @@ class PartnerCenterState(World[TokenKind]):
         self.listing_lag_s = listing_lag_s
         self._customers: dict[str, dict[str, StoredOrder]] = {}
         self._next_order = 1
+        # Customer listings in progress: continuation token -> (next offset, page size).
+        self._continuations: dict[str, tuple[int, int]] = {}
 
     def issue_token(self, kind: TokenKind) -> tuple[str, int]:
         """A new access token of `kind` and its lifetime in seconds."""
@@ -93,8 +96,34 @@ class PartnerCenterState(World[TokenKind]):
         self._customers[customer_id] = {}
         return True
 
+    def remove_customer(self, customer_id: str) -> bool:
+        """Take a customer and its orders away (the relationship ended); False if unknown."""
+        return self._customers.pop(customer_id, None) is not None
+
     def customer_ids(self) -> list[str]:
         return list(self._customers)
+
+    def list_customers(self, *, size: int | None, continuation: str | None) -> dict[str, Any]:
+        """A page of the partner's customers: the first of `size`, or the one a continuation
+        token (`MS-ContinuationToken`, from the previous page) points at."""
+        if continuation is not None:
+            if continuation not in self._continuations:
+                raise ApiError(400, 400, "The continuation token is invalid or has expired.")
+            offset, size = self._continuations.pop(continuation)
+        else:
+            offset, size = 0, size or CUSTOMERS_PAGE_SIZE
+        ids = list(self._customers)
+        items = [_customer_resource(customer_id) for customer_id in ids[offset : offset + size]]
+        page = _collection(items, uri=f"/customers?size={size}")
+        if offset + size < len(ids):
+            token = f"{self.rng.getrandbits(96):024x}"
+            self._continuations[token] = (offset + size, size)
+            header = {"key": "MS-ContinuationToken", "value": token}
+            page["links"]["next"] = pc_orders.link("/customers?seekOperation=Next") | {
+                "headers": [header]
+            }
+            page["continuationToken"] = token
+        return page
 
     def stored(self, customer_id: str) -> list[StoredOrder]:
         """Every order of a customer, oldest first (ties by id). Treat them as read-only."""
@@ -205,6 +234,19 @@ class PartnerCenterState(World[TokenKind]):
         if stored is None:
             raise ApiError(404, 404, f"Order {order_id} was not found.")
         return stored
+
+
+def _customer_resource(customer_id: str) -> dict[str, Any]:
+    return {
+        "id": customer_id,
+        "companyProfile": {
+            "tenantId": customer_id,
+            "domain": f"{customer_id[:8]}.onmicrosoft.com",
+            "companyName": f"Customer {customer_id[:8]}",
+        },
+        "relationshipToPartner": "reseller",
+        "attributes": {"objectType": "Customer"},
+    }
 
 
 def _collection(items: list[dict[str, Any]], *, uri: str | None) -> dict[str, Any]:
