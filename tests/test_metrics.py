@@ -186,6 +186,8 @@ def test_circuit_and_broker_gauges_read_live_state(
         ("/oauth/token", "token"),
         ("/v2/Orders/", "orders"),
         ("/v3/customers/1000000001", "other"),
+        ("/v3/resellers/1000404757/customers", "customers"),
+        ("/v1/customers", "customers"),
         ("/", "other"),
         ("", "other"),
     ],
@@ -259,6 +261,9 @@ def populated(registry: CollectorRegistry) -> Metrics:
     metrics.outbox(1, 3.0)
     metrics.watch_broker(lambda: True)
     metrics.unroutable(0)
+    metrics.poll_started_late(SOURCE, 12.0)
+    metrics.customers(SOURCE, known=40, hot=3)
+    metrics.discovery_finished(SOURCE, ok=False)
     return metrics
 
 
@@ -300,5 +305,9 @@ def test_every_contract_metric_is_exported(registry: CollectorRegistry) -> None:
             "broker_connected",
             "unroutable_events",
             "stuck_orders",
+            "poll_lag_seconds",
+            "customers",
+            "customers_hot",
+            "discovery_runs",
         )
     }

@@ -253,6 +253,10 @@ async def test_healthy_exports_metrics_and_ready_with_everything_up(
     samples = exposition(text)
     assert status == 200
     assert samples[("order_watcher_orders_tracked", (("source", SOURCE),))] == 10.0
+    # Both seeded customers have an open order: both are hot.
+    assert samples[("order_watcher_customers", (("source", SOURCE),))] == 2.0
+    assert samples[("order_watcher_customers_hot", (("source", SOURCE),))] == 2.0
+    assert samples[("order_watcher_poll_lag_seconds_count", (("source", SOURCE),))] >= 2.0
     assert samples[("order_watcher_broker_connected", ())] == 1.0
     assert samples[("order_watcher_circuit_state", (("source", SOURCE),))] == 0.0
     token = (("code", "200"), ("endpoint", "token"), ("source", SOURCE))

@@ -45,7 +45,7 @@ _CONFIRM_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.
 def endpoint(path: str) -> str:
     """The bounded `endpoint` label for a vendor URL path.
 
-    The last segment that names a resource decides: customers (a customer listing), orders,
+    The last segment that names a resource decides: customers (the listing, when last), orders,
     items, provisioningstatus, token (access_token too); "orders" followed by an id is one
     order. Anything else is
     "other", so ids and raw paths never become label values.
@@ -55,6 +55,8 @@ def endpoint(path: str) -> str:
         name = _SEGMENTS.get(segments[index])
         if name == "orders" and index < len(segments) - 1:
             return "order"
+        if name == "customers" and index < len(segments) - 1:
+            continue  # one customer, not the listing
         if name is not None:
             return name
     return "other"
