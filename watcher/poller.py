@@ -318,8 +318,11 @@ class Poller:
             if wait_s is not None and wait_s <= 0:
                 due, customer_id = self._schedule.pop()
                 return customer_id, due
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation
+            # that arrives as the event is set, and this loop would then never end.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._changed.wait(), timeout=wait_s)
+                async with asyncio.timeout(wait_s):
+                    await self._changed.wait()
         self._limit.release()
         return None
 
@@ -346,7 +349,8 @@ class Poller:
     async def _wait(self, seconds: float) -> bool:
         """Sleep `seconds` unless stopped first; True when stopping."""
         try:
-            await asyncio.wait_for(self._stopping.wait(), timeout=seconds)
+            async with asyncio.timeout(seconds):
+                await self._stopping.wait()
         except TimeoutError:
             return False
         return True
