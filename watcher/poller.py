@@ -146,7 +146,7 @@ class Poller:
         self._stopping = asyncio.Event()
         self._changed = asyncio.Event()  # the schedule or the stop flag changed
         self._members: set[str] = set()
-        self._hot: set[str] = set()
+        self._hot: set[str] = set()  # always a subset of _members
         self._schedule = schedule.Schedule()
         self._pace = schedule.Pace(source)
         self._orders: dict[str, int] = {}
@@ -174,7 +174,7 @@ class Poller:
     @property
     def customers_hot(self) -> int:
         """The customers with an order in flight at their last sync (the faster cadence)."""
-        return len(self._hot & self._members)
+        return len(self._hot)
 
     @property
     def behind(self) -> bool:
@@ -245,6 +245,7 @@ class Poller:
         states = await self._states_of(added)
         for customer_id in gone:
             self._members.discard(customer_id)
+            self._hot.discard(customer_id)
             self._schedule.discard(customer_id)
         self._admit(added, states)
         discovery = Discovery(
