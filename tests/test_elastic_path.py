@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import aiohttp
 import pytest
@@ -371,19 +371,47 @@ async def test_unreadable_replies_raise_malformed_reply(
     assert len(sleep.delays) == 1
 
 
-async def test_more_orders_than_the_offset_cap_is_a_clear_permanent_error(
+def capped(adapter: Provider, sim: EpSimulator, cap: int) -> elastic_path.ElasticPath:
+    """The adapter and the simulated store, both with an offset cap of `cap`."""
+    assert isinstance(adapter, elastic_path.ElasticPath)
+    adapter.offset_cap = sim.state.offset_cap = cap
+    return adapter
+
+
+async def test_a_listing_past_the_offset_cap_goes_on_from_the_last_created_at(
+    ep_sim: EpSimulator, ep_admin: EpAdmin, session: aiohttp.ClientSession, sim_clock: ManualClock
+) -> None:
+    for _ in range(12):  # pairs created in the same millisecond, so resuming re-reads some
+        sim_clock.advance(0.0005)
+        ep_sim.state.create_order({"customer_id": CUSTOMER})
+        ep_sim.state.create_order({"customer_id": CUSTOMER})
+    adapter = capped(make_adapter(ep_sim, session, page_size=4), ep_sim, cap=6)
+
+    orders = await adapter.fetch_orders(CUSTOMER, since=None)
+
+    expected = [o.id for o in ep_sim.state.all_orders() if o.customer_id == CUSTOMER]
+    assert len(expected) == EP_ORDERS_PER_OWNER + 24
+    assert sorted(order.order_id for order in orders) == sorted(expected)
+    queries = [parse_qs(urlsplit(call["path_qs"]).query) for call in await api_calls(ep_admin)]
+    assert all(int(query["page[offset]"][0]) <= 6 for query in queries)
+    resumed = [q["filter"][0] for q in queries if "ge(created_at" in q["filter"][0]]
+    assert resumed, "the listing never went past the cap"
+    assert len(queries) <= len(expected) // 4 + len(resumed) + 2
+
+
+async def test_more_orders_than_the_offset_cap_in_one_millisecond_is_a_permanent_error(
     ep_sim: EpSimulator, ep_admin: EpAdmin, session: aiohttp.ClientSession
 ) -> None:
-    for _ in range(elastic_path.OFFSET_CAP + 1 - EP_ORDERS_PER_OWNER):
+    for _ in range(10):
         ep_sim.state.create_order({"customer_id": CUSTOMER})
-    adapter = make_adapter(ep_sim, session, page_size=100)
+    adapter = capped(make_adapter(ep_sim, session, page_size=4), ep_sim, cap=6)
 
-    with pytest.raises(PermanentProviderError, match="10001 orders match") as caught:
+    with pytest.raises(PermanentProviderError, match="more than 6 orders") as caught:
         await adapter.fetch_orders(CUSTOMER, since=None)
 
-    assert "first 10000" in str(caught.value)
-    assert "lookback_days" in str(caught.value)
-    assert len(await api_calls(ep_admin)) == 1
+    assert "within one millisecond" in str(caught.value)
+    assert f"eq(customer_id,{CUSTOMER})" in str(caught.value)
+    assert all(call["status"] == 200 for call in await api_calls(ep_admin))
 
 
 async def test_a_bad_client_secret_is_permanent_and_never_quoted(

@@ -52,6 +52,13 @@ def test_an_order_or_a_line_not_terminal_is_in_flight() -> None:
     assert order().in_flight
     assert order(**DONE, line_items=(line("1", **DONE), line("2"))).in_flight
     assert not order(**DONE, line_items=(line("1", **DONE),)).in_flight
+    # A line with no status of its own (Elastic Path's items) follows its order.
+    silent = line("1", status=OrderStatus.UNKNOWN, status_raw="")
+    assert not order(**DONE, line_items=(silent,)).in_flight
+    assert order(line_items=(silent,)).in_flight
+    assert order(
+        **DONE, line_items=(line("1", status=OrderStatus.UNKNOWN, status_raw="x"),)
+    ).in_flight
 
 
 def test_a_partial_listing_keeps_orders_in_flight_it_did_not_show() -> None:
@@ -85,10 +92,13 @@ def test_without_a_hot_interval_both_cadences_are_the_poll_interval() -> None:
     assert schedule.polls_per_s(settings, hot=3, known=9) == pytest.approx(0.1)
 
 
-def test_all_customers_is_for_vendors_that_can_list_them() -> None:
-    assert source(customers="all").discovers
-    assert source(customers="all").fixed_customers == []
-    with pytest.raises(ValidationError, match='customers = "all" is not available for zuora'):
-        source(customers="all", provider="zuora")
+def test_all_customers_lists_them_or_reads_the_whole_store_by_vendor() -> None:
+    listed = source(customers="all")
+    assert (listed.discovers, listed.feeds, listed.fixed_customers) == (True, False, [])
+    for provider in ("zuora", "elastic_path"):
+        whole = source(customers="all", provider=provider)
+        assert (whole.discovers, whole.feeds, whole.fixed_customers) == (False, True, [])
+    fixed = source(provider="zuora")
+    assert (fixed.discovers, fixed.feeds, fixed.fixed_customers) == (False, False, ["c"])
     with pytest.raises(ValidationError, match="customers"):
         source(customers="some")

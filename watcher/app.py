@@ -33,6 +33,7 @@ from watcher.bus import unroutable
 from watcher.bus.publisher import Publisher
 from watcher.bus.relay import PublisherFactory, Relay
 from watcher.core.errors import BusError, ProviderError, StoreError
+from watcher.core.models import Order
 from watcher.core.ports import Store
 from watcher.metrics import Metrics
 from watcher.poller import CustomerSync, Poller, summary
@@ -237,22 +238,34 @@ async def _check_broker(settings: Settings) -> Check:
 
 async def _check_source(source: SourceSettings, session: sessions.Session) -> Check:
     """The first customer's orders of the last day; with `customers = "all"`, the customer
-    listing first, then the first customer it lists."""
+    listing first, then the first customer it lists, or the first page of the store's
+    orders changed in the last day."""
     name = f"source {source.name} ({source.provider})"
     provider = build_provider(source, session)
+    day_ago = utc_now() - timedelta(days=1)
     try:
+        if source.feeds:
+            return Check(name, True, await _first_store_page(provider, since=day_ago))
         listed = await provider.list_customers() if source.discovers else None
         customer_ids = source.fixed_customers if listed is None else listed
         if not customer_ids:
             return Check(name, True, "the account lists no customers")
         customer_id = customer_ids[0]
-        orders = await provider.fetch_orders(customer_id, since=utc_now() - timedelta(days=1))
+        orders = await provider.fetch_orders(customer_id, since=day_ago)
     except ProviderError as exc:
         return Check(name, False, str(exc))
     found = "" if listed is None else f"{len(listed)} customer(s) listed; "
     return Check(
         name, True, f"{found}customer {customer_id}: {len(orders)} order(s) in the last day"
     )
+
+
+async def _first_store_page(provider: guard.Guarded, *, since: datetime) -> str:
+    pages = provider.store_orders(since=since, changed_since=since)
+    async with contextlib.aclosing(pages):
+        page: list[Order] = await anext(pages, [])
+    customers = len({order.customer_id for order in page})
+    return f"store-wide: {len(page)} order(s) of {customers} customer(s) changed in the last day"
 
 
 def _scheme(url: str) -> str:

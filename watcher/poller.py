@@ -36,7 +36,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from watcher import logs, schedule
+from watcher import feed, logs, schedule
 from watcher.core import sync
 from watcher.core.errors import (
     PermanentProviderError,
@@ -52,6 +52,7 @@ from watcher.core.ports import (
     PollState,
     Provider,
     SnapshotStore,
+    StoreFeed,
 )
 from watcher.settings import SourceSettings
 
@@ -137,11 +138,16 @@ class Poller:
         self._source = source
         self._provider = provider
         self._directory = directory if source.discovers else None
+        self._store_wide: feed.StoreWide | None = None
+        self._rng = rng or random.Random()
+        if source.feeds:
+            if not isinstance(provider, StoreFeed):
+                raise ValueError(f"source {source.name} lists its whole store: pass a StoreFeed")
+            self._store_wide = feed.StoreWide(source, provider, store, clock=clock, rng=self._rng)
         self._store = store
         self._on_sync = on_sync
         self._on_discovery = on_discovery
         self._clock = clock
-        self._rng = rng or random.Random()
         self._limit = asyncio.Semaphore(source.concurrency)
         self._stopping = asyncio.Event()
         self._changed = asyncio.Event()  # the schedule or the stop flag changed
@@ -168,12 +174,17 @@ class Poller:
 
     @property
     def customers_known(self) -> int:
-        """The customers polled: the configured list, or those discovery found."""
+        """The customers polled: the configured list, those discovery found, or those the
+        store's orders belong to."""
+        if self._store_wide is not None:
+            return len(self._store_wide.customers)
         return len(self._members)
 
     @property
     def customers_hot(self) -> int:
         """The customers with an order in flight at their last sync (the faster cadence)."""
+        if self._store_wide is not None:
+            return len(self._store_wide.in_flight)
         return len(self._hot)
 
     @property
@@ -191,7 +202,10 @@ class Poller:
         With `customers = "all"` the account's customers are listed first; if that fails,
         the ones its last listing found are synced."""
         customers = self._source.fixed_customers
-        if self._directory is not None:
+        if self._store_wide is not None:
+            self._store_wide.admit(await self._store.poll_states(self.name))
+            customers = [feed.FEED]
+        elif self._directory is not None:
             self._admit(await self._store.known_customers(self.name), {})
             await self.discover()
             customers = sorted(self._members)
@@ -205,7 +219,9 @@ class Poller:
         "all"`, the customers are listed again every `discovery_interval_s`.
         """
         states = await self._store.poll_states(self.name)
-        if self._directory is None:
+        if self._store_wide is not None:
+            self._schedule_feed(self._store_wide.admit(states))
+        elif self._directory is None:
             self._admit(self._source.fixed_customers, states)
         else:
             self._admit(await self._store.known_customers(self.name), states)
@@ -299,12 +315,19 @@ class Poller:
             state = states.get(customer_id)
             if state is not None and state.hot:
                 self._hot.add(customer_id)
-            if state is not None and state.next_due_at is not None:
-                delay_s = (state.next_due_at - now).total_seconds()
-            else:
-                delay_s = schedule.first_delay_s(self._source, rng=self._rng)
-            self._schedule.put(customer_id, loop_now + delay_s)
+            self._schedule.put(customer_id, loop_now + self._delay_from(state, now))
         self._changed.set()
+
+    def _schedule_feed(self, state: PollState | None) -> None:
+        """Poll the whole store when its stored schedule says, or soon before its first."""
+        loop_now = asyncio.get_running_loop().time()
+        self._schedule.put(feed.FEED, loop_now + self._delay_from(state, self._clock()))
+        self._changed.set()
+
+    def _delay_from(self, state: PollState | None, now: datetime) -> float:
+        if state is not None and state.next_due_at is not None:
+            return (state.next_due_at - now).total_seconds()
+        return schedule.first_delay_s(self._source, rng=self._rng)
 
     async def _next_due(self) -> tuple[str, float] | None:
         """The next customer due, once it is due and a sync slot is free; None on `stop()`.
@@ -336,7 +359,14 @@ class Poller:
         finally:
             self._limit.release()
         result = dataclasses.replace(result, lag_s=lag_s)
-        if customer_id in self._members:
+        if self._store_wide is not None:
+            delay_s = result.next_delay_s
+            if delay_s is None:
+                hot = bool(self._store_wide.in_flight)
+                delay_s = schedule.next_delay_s(self._source, hot=hot, rng=self._rng)
+            self._schedule.put(customer_id, started + delay_s)
+            self._changed.set()
+        elif customer_id in self._members:
             hot = result.hot if result.error is None else customer_id in self._hot
             (self._hot.add if hot else self._hot.discard)(customer_id)
             delay_s = result.next_delay_s
@@ -373,7 +403,10 @@ class Poller:
         """
         started = time.perf_counter()
         try:
-            result = await self._sync(customer_id)
+            if self._store_wide is not None and customer_id == feed.FEED:
+                result = await self._sync_store(self._store_wide)
+            else:
+                result = await self._sync(customer_id)
         except (ProviderError, StoreError) as exc:
             seconds = time.perf_counter() - started
             failed = CustomerSync(self.name, customer_id, seconds=seconds, error=exc)
@@ -388,8 +421,9 @@ class Poller:
             )
             return failed
         seconds = time.perf_counter() - started
-        self._orders[customer_id] = result.orders
-        self._stuck[customer_id] = Counter(order.status.value for order in result.stuck)
+        if customer_id != feed.FEED:
+            self._orders[customer_id] = result.orders
+            self._stuck[customer_id] = Counter(order.status.value for order in result.stuck)
         result = dataclasses.replace(result, seconds=seconds)
         log.info(
             "poll source=%s customer=%s orders=%d events=%d full=%s in %.2fs",
@@ -416,7 +450,7 @@ class Poller:
     async def _sync(self, customer_id: str) -> CustomerSync:
         state = await self._store.poll_state(self.name, customer_id) or PollState(False)
         now = self._clock()
-        full = self._full_relist_due(state, now)
+        full = schedule.full_relist_due(self._source, state, now)
         since = None if full else now - timedelta(days=self._source.lookback_days)
         orders = await self._provider.fetch_orders(
             customer_id, since=since, changed_since=None if full else state.last_success_at
@@ -456,11 +490,26 @@ class Poller:
             next_delay_s=delay_s,
         )
 
-    def _full_relist_due(self, state: PollState, now: datetime) -> bool:
-        if not state.baseline_done or state.last_full_sync_at is None:
-            return True
-        age_s = (now - state.last_full_sync_at).total_seconds()
-        return age_s >= self._source.full_relist_interval_s
+    async def _sync_store(self, store_wide: feed.StoreWide) -> CustomerSync:
+        """One store-wide poll (`watcher.feed`), as one sync of the customer `feed.FEED`."""
+        listing = await store_wide.poll()
+        tracked = self._orders.get(feed.FEED, 0)
+        self._orders[feed.FEED] = listing.orders if listing.full else tracked + listing.new_orders
+        self._stuck.update(feed.stuck_by_status(listing.stuck))
+        for customer_id in self._stuck.keys() - store_wide.in_flight.keys():
+            del self._stuck[customer_id]
+        return CustomerSync(
+            self.name,
+            feed.FEED,
+            orders=listing.orders,
+            events=listing.events,
+            records=listing.records,
+            stuck=[order for orders in listing.stuck.values() for order in orders],
+            full=listing.full,
+            baseline=listing.baseline,
+            hot=bool(store_wide.in_flight),
+            next_delay_s=listing.next_delay_s,
+        )
 
 
 def summary(results: Sequence[CustomerSync]) -> str:

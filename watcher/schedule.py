@@ -18,8 +18,10 @@ import heapq
 import logging
 import random
 from collections.abc import Iterable
+from datetime import datetime
 
 from watcher.core.models import Order
+from watcher.core.ports import PollState
 from watcher.settings import SourceSettings
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,14 @@ def still_in_flight(
     fetched = {order.order_id: order.in_flight for order in orders}
     kept = set() if complete else {order_id for order_id in previous if order_id not in fetched}
     return frozenset(kept | {order_id for order_id, flying in fetched.items() if flying})
+
+
+def full_relist_due(source: SourceSettings, state: PollState, now: datetime) -> bool:
+    """Whether the next sync re-lists everything: the first, and one every
+    `full_relist_interval_s`."""
+    if not state.baseline_done or state.last_full_sync_at is None:
+        return True
+    return (now - state.last_full_sync_at).total_seconds() >= source.full_relist_interval_s
 
 
 def next_delay_s(source: SourceSettings, *, hot: bool, rng: random.Random) -> float:

@@ -241,16 +241,22 @@ class SourceSettings(_Section):
 
     @model_validator(mode="after")
     def _discoverable(self) -> SourceSettings:
-        if self.customers == "all" and not vendors.named(self.provider).lists_customers:
+        if self.customers == "all" and not vendors.named(self.provider).watches_all:
             raise ValueError(
-                f'customers = "all" is not available for {self.provider} yet; list the customers'
+                f'customers = "all" is not available for {self.provider}; list the customers'
             )
         return self
 
     @property
     def discovers(self) -> bool:
         """Whether the customers are the account's, found by listing them."""
-        return self.customers == "all"
+        return self.customers == "all" and vendors.named(self.provider).lists_customers
+
+    @property
+    def feeds(self) -> bool:
+        """Whether a poll reads the orders of the whole store at once (the customers are
+        whoever its orders belong to)."""
+        return self.customers == "all" and vendors.named(self.provider).feeds_store
 
     @property
     def fixed_customers(self) -> list[str]:

@@ -52,7 +52,14 @@ class Vendor:
     rate_per_s: float
     burst: int
     options: type[Options] | None = None
-    lists_customers: bool = False  # `customers = "all"`: the adapter is a CustomerDirectory
+    # `customers = "all"` lists the customers (a CustomerDirectory) or reads the orders of
+    # the whole store at once (a StoreFeed).
+    lists_customers: bool = False
+    feeds_store: bool = False
+
+    @property
+    def watches_all(self) -> bool:
+        return self.lists_customers or self.feeds_store
 
 
 VENDORS: tuple[Vendor, ...] = (
@@ -68,9 +75,16 @@ VENDORS: tuple[Vendor, ...] = (
         lists_customers=True,
     ),
     # 100/s per production store, 25 per development store, shared with the storefront.
-    Vendor("elastic_path", "Elastic Path Commerce Cloud", 10.0, 10, ElasticPathOptions),
+    Vendor(
+        "elastic_path",
+        "Elastic Path Commerce Cloud",
+        10.0,
+        10,
+        ElasticPathOptions,
+        feeds_store=True,
+    ),
     # 50,000 requests a minute per tenant; its RateLimit-* headers pause a source sooner.
-    Vendor("zuora", "Zuora", rate_per_s=50_000 / 60, burst=100),
+    Vendor("zuora", "Zuora", rate_per_s=50_000 / 60, burst=100, feeds_store=True),
 )
 NAMES: tuple[str, ...] = tuple(vendor.name for vendor in VENDORS)
 

@@ -77,9 +77,10 @@ class Order(_Frozen):
 
     @property
     def in_flight(self) -> bool:
-        """Whether the order or one of its lines is not yet in a terminal state."""
+        """Whether the order or one of its lines is not yet in a terminal state. A line the
+        vendor gives no status of its own (Elastic Path's items) follows its order."""
         return self.status not in TERMINAL_STATUSES or any(
-            line.status not in TERMINAL_STATUSES for line in self.line_items
+            line.status_raw and line.status not in TERMINAL_STATUSES for line in self.line_items
         )
 
     def line(self, key: str) -> LineItem | None:

@@ -6,7 +6,7 @@ ports are plain frozen dataclasses so that every adapter can build and read them
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol, runtime_checkable
@@ -86,6 +86,21 @@ class CustomerDirectory(Protocol):
     """Lists every customer an account can see (`customers = "all"`), all or nothing."""
 
     async def list_customers(self) -> list[str]: ...
+
+
+@runtime_checkable
+class StoreFeed(Protocol):
+    """Lists orders across a whole store or tenant (`customers = "all"`), page by page.
+
+    Each order carries the customer (or account) it belongs to. `since` and `changed_since`
+    mean what they mean to `Provider.fetch_orders`, for every customer at once. A page is
+    yielded once read, so a store of any size is never held in memory; a failure raises a
+    `ProviderError` part-way, after the pages already yielded.
+    """
+
+    def store_orders(
+        self, *, since: datetime | None, changed_since: datetime | None
+    ) -> AsyncGenerator[list[Order], None]: ...
 
 
 class SnapshotStore(Protocol):

@@ -22,7 +22,7 @@ import asyncio
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncGenerator, Awaitable, Callable, Mapping
 from datetime import datetime
 from enum import StrEnum
 from typing import TypeVar
@@ -30,7 +30,7 @@ from typing import TypeVar
 from watcher import logs
 from watcher.core.errors import PermanentProviderError, TransientProviderError, WaitingError
 from watcher.core.models import Order
-from watcher.core.ports import CustomerDirectory, Provider
+from watcher.core.ports import CustomerDirectory, Provider, StoreFeed
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], float]
@@ -223,8 +223,9 @@ class CircuitBreaker:
 
 
 class Guarded:
-    """A `Provider` behind a circuit breaker; a `CustomerDirectory` too when its adapter is
-    one (the customer listing then counts towards the breaker like a fetch)."""
+    """A `Provider` behind a circuit breaker; a `CustomerDirectory` or a `StoreFeed` too when
+    its adapter is one (the customer listing, and each page of the store's, then count
+    towards the breaker like a fetch)."""
 
     def __init__(self, provider: Provider, breaker: CircuitBreaker) -> None:
         self._provider = provider
@@ -245,6 +246,23 @@ class Guarded:
             raise TypeError(f"{type(self._provider).__name__} cannot list customers")
         directory = self._provider
         return await self._through_breaker(directory.list_customers)
+
+    async def store_orders(
+        self, *, since: datetime | None, changed_since: datetime | None
+    ) -> AsyncGenerator[list[Order], None]:
+        """The adapter's store-wide listing, each page through the breaker."""
+        if not isinstance(self._provider, StoreFeed):
+            raise TypeError(f"{type(self._provider).__name__} cannot list the whole store")
+        pages = self._provider.store_orders(since=since, changed_since=changed_since)
+        try:
+            while True:
+                try:
+                    page = await self._through_breaker(lambda: anext(pages))
+                except StopAsyncIteration:
+                    return
+                yield page
+        finally:
+            await pages.aclose()
 
     async def _through_breaker(self, call: Callable[[], Awaitable[T]]) -> T:
         probe = self.breaker.before_call()

@@ -6,7 +6,8 @@ is ignored, so it never raises events. A listing page must have `data` and
 and `quantity`. Anything less is a `MalformedReplyError` naming the fields, never quoting
 their values. Item ids come from `relationships.items` (entries of type "item"; shipping
 groups are not lines); their bodies from `included.items`, which the vendor puts at the top
-level or, in some replies, inside the order.
+level or, in some replies, inside the order. A store-wide listing reads whose order it is
+from `relationships.customer` or `relationships.account`.
 """
 
 from __future__ import annotations
@@ -39,8 +40,14 @@ class _Refs(VendorReply):
     data: list[_Ref] | None = None
 
 
+class _OneRef(VendorReply):
+    data: _Ref | None = None
+
+
 class _Relationships(VendorReply):
     items: _Refs | None = None
+    customer: _OneRef | None = None
+    account: _OneRef | None = None
 
 
 class _Timestamps(VendorReply):
@@ -69,6 +76,11 @@ class VendorOrder(VendorReply):
         if refs is None or refs.data is None:
             return None
         return [ref.id for ref in refs.data if ref.type == "item"]
+
+    def owner(self, kind: str) -> str | None:
+        """The id of the order's `customer` or `account`, None when it has none."""
+        ref = getattr(self.relationships, kind, None) if self.relationships else None
+        return ref.data.id if ref is not None and ref.data is not None else None
 
 
 class _Results(VendorReply):

@@ -28,12 +28,18 @@ reads Zuora's error bodies with `replies.read_error` (the `zuora-request-id` goe
 every message). Each page and each line continuation is
 retried on its own; one that still fails fails the whole fetch and nothing is returned.
 An order seen twice while paging (it moved when updated mid-listing) is kept as first seen.
+
+Tenant-wide (`customers = "all"`, `store_orders`): the same listing without the account
+filter, so a poll costs a page per 99 changed orders whatever the number of accounts; each
+order's customer is its `account_id`, and an order without one is counted in the log and
+not watched.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 from urllib.parse import quote, urlencode
@@ -53,6 +59,7 @@ log = logging.getLogger(__name__)
 PROVIDER = mapping.PROVIDER
 MAX_PAGE_SIZE = 99
 UPDATED_OVERLAP_S = 300.0
+STORE_WIDE = "store-wide"
 EXPAND = (
     "line_items",
     "subscriptions",
@@ -74,7 +81,8 @@ DIALECT = Dialect(
 
 
 class Zuora:
-    """The `Provider` of one Zuora tenant (one configured source); customers are accounts."""
+    """The `Provider` of one Zuora tenant (one configured source), and its `StoreFeed` for
+    `customers = "all"`; customers are accounts."""
 
     def __init__(self, source: SourceSettings, client: VendorClient) -> None:
         host = source.base_url.rstrip("/").removesuffix("/v2")
@@ -88,37 +96,69 @@ class Zuora:
         self, customer_id: str, *, since: datetime | None, changed_since: datetime | None = None
     ) -> list[Order]:
         """Every page of the account's orders (changed since `changed_since`), or nothing."""
+        orders: list[Order] = []
+        async for page in self._orders(customer_id, since=since, changed_since=changed_since):
+            orders += page
+        log.debug("%s account %s: %d orders", self._source.name, customer_id, len(orders))
+        return orders
+
+    async def store_orders(
+        self, *, since: datetime | None, changed_since: datetime | None
+    ) -> AsyncGenerator[list[Order], None]:
+        """The orders of every account of the tenant, a page at a time."""
+        async for page in self._orders(None, since=since, changed_since=changed_since):
+            yield page
+
+    async def _orders(
+        self, account_id: str | None, *, since: datetime | None, changed_since: datetime | None
+    ) -> AsyncGenerator[list[Order], None]:
+        """The orders of one account, or of all (None), a page at a time, each once."""
         changed_after = None
         if changed_since is not None and self._filter_by_update:
             changed_after = changed_since - timedelta(seconds=UPDATED_OVERLAP_S)
-        try:
-            orders = await self._list(customer_id, changed_after=changed_after)
-        except BadRequest as exc:
-            if changed_after is None or "filter" not in str(exc):
-                raise
-            log.warning("%s: listing every order from now on: %s", self._source.name, exc)
-            self._filter_by_update = False
-            orders = await self._list(customer_id, changed_after=None)
-        return [order for order in orders if _created_since(order, since)]
+        seen: set[str] = set()
+        unowned = 0
+        async for page in self._pages(account_id, changed_after=changed_after):
+            found = []
+            for vendor_order in page.data:
+                owner = account_id or vendor_order.account_id
+                if vendor_order.key in seen:
+                    continue
+                seen.add(vendor_order.key)
+                if owner is None:
+                    unowned += 1
+                    continue
+                order = await self._order(owner, vendor_order)
+                if _created_since(order, since):
+                    found.append(order)
+            yield found
+        if unowned:
+            log.warning("%s: %d orders listed name no account_id", self._source.name, unowned)
 
-    async def _list(self, customer_id: str, *, changed_after: datetime | None) -> list[Order]:
-        orders: dict[str, Order] = {}
+    async def _pages(
+        self, account_id: str | None, *, changed_after: datetime | None
+    ) -> AsyncIterator[replies.OrderPage]:
         cursors: set[str] = set()
         cursor: str | None = None
+        who = STORE_WIDE if account_id is None else f"account {account_id}"
         while True:
-            url = self._list_url(customer_id, changed_after=changed_after, cursor=cursor)
-            what = self._what(customer_id, url)
-            page = await self._get(url, replies.OrderPage, what=what)
-            for vendor_order in page.data:
-                if vendor_order.key not in orders:
-                    orders[vendor_order.key] = await self._order(customer_id, vendor_order)
+            url = self._list_url(account_id, changed_after=changed_after, cursor=cursor)
+            what = self._what(who, url)
+            try:
+                page = await self._get(url, replies.OrderPage, what=what)
+            except BadRequest as exc:
+                if cursor is not None or changed_after is None or "filter" not in str(exc):
+                    raise
+                log.warning("%s: listing every order from now on: %s", self._source.name, exc)
+                self._filter_by_update = False
+                changed_after = None
+                continue
+            yield page
             if page.next_page is None:
-                break
+                return
             if page.next_page in cursors:
                 raise MalformedReplyError(f"{what}: next_page repeats a cursor already read")
             cursors.add(cursor := page.next_page)
-        log.debug("%s account %s: %d orders", self._source.name, customer_id, len(orders))
-        return list(orders.values())
 
     async def _order(self, customer_id: str, order: replies.VendorOrder) -> Order:
         lines, cursor = mapping.first_lines(order)
@@ -126,7 +166,7 @@ class Zuora:
         while cursor is not None:
             cursors.add(cursor)
             url = self._lines_url(order.key, cursor=cursor)
-            what = self._what(customer_id, url)
+            what = self._what(f"account {customer_id}", url)
             more = await self._get(url, replies.VendorOrder, what=what)
             if more.line_items is None:
                 raise MalformedReplyError(f"{what}: the reply has no line_items")
@@ -139,7 +179,7 @@ class Zuora:
             lines=lines,
             source=self._source.name,
             customer_id=customer_id,
-            what=self._what(customer_id, f"{self._api}/orders/{order.key}"),
+            what=self._what(f"account {customer_id}", f"{self._api}/orders/{order.key}"),
         )
 
     async def _get(self, url: str, model: type[M], *, what: str) -> M:
@@ -149,9 +189,9 @@ class Zuora:
         return await self._client.get(url, what=what, tokens=self._tokens, parse=parse)
 
     def _list_url(
-        self, customer_id: str, *, changed_after: datetime | None, cursor: str | None
+        self, account_id: str | None, *, changed_after: datetime | None, cursor: str | None
     ) -> str:
-        query = [("filter[]", f"account_id.EQ:{customer_id}")]
+        query = [] if account_id is None else [("filter[]", f"account_id.EQ:{account_id}")]
         if changed_after is not None:
             query.append(("filter[]", f"updated_time.GT:{_timestamp(changed_after)}"))
         query += [("expand[]", value) for value in EXPAND]
@@ -165,9 +205,9 @@ class Zuora:
         path = f"/orders/{quote(order_key, safe='')}"
         return f"{self._api}{path}?{urlencode(query, quote_via=quote)}"
 
-    def _what(self, customer_id: str, url: str) -> str:
+    def _what(self, who: str, url: str) -> str:
         path = url.removeprefix(self._api.rsplit("/v2", 1)[0]).split("?", 1)[0]
-        return f"{self._source.name} ({PROVIDER}) account {customer_id}: GET {path}"
+        return f"{self._source.name} ({PROVIDER}) {who}: GET {path}"
 
 
 def _timestamp(moment: datetime) -> str:

@@ -73,6 +73,7 @@ class VendorSubscription(VendorReply):
 class VendorOrder(VendorReply):
     id: str = ""
     order_number: str = ""
+    account_id: str | None = None
     state: str | None = None
     created_time: datetime | None = None
     line_items: list[VendorLine] | LinePage | None = None

@@ -9,8 +9,9 @@
 - `sort` is one attribute, `-` for descending; the default is `-updated_at`. Ties break on
   the order id so offset paging is stable.
 - `page[limit]` defaults to 25 and is clamped to 100; `page[offset]` is zero-based records
-  and may not pass the offset cap (10,000). A store holding more orders than the cap
-  refuses an unfiltered listing, as the real one does.
+  and may not pass the offset cap (10,000; a world's `offset_cap` lowers it for tests). A
+  store holding more orders than the cap refuses an unfiltered listing, as the real one
+  does.
 - The reply has `meta.page {current, limit, offset, total (pages)}`, `meta.results.total`
   and absolute `links {current, first, last, next, prev}`; `prev` is null on the first
   page, `next` on the last, `next` and `last` when there is only one page.
@@ -75,15 +76,17 @@ class Query:
         return all(clause.accepts(order) for clause in self.clauses)
 
 
-def parse(query: Mapping[str, str], *, page_limit: int | None = None) -> Query:
+def parse(
+    query: Mapping[str, str], *, page_limit: int | None = None, offset_cap: int = OFFSET_CAP
+) -> Query:
     """The listing request's parameters, the page length cut to the store's `page_limit`,
     or the vendor's 400."""
     sort = query.get("sort", "-updated_at")
     if sort.lstrip("-") not in _SORT_KEYS:
         raise orders.invalid(f"Cannot sort by {sort!r}")
     offset = _integer(query, "page[offset]", default=0)
-    if offset > OFFSET_CAP:
-        raise orders.invalid(f"page[offset] cannot be greater than {OFFSET_CAP}")
+    if offset > offset_cap:
+        raise orders.invalid(f"page[offset] cannot be greater than {offset_cap}")
     return Query(
         clauses=parse_filter(query.get("filter", "")),
         sort=sort,
@@ -168,11 +171,13 @@ def page(
     return document
 
 
-def sorted_matches(all_orders: Sequence[StoredOrder], query: Query) -> list[StoredOrder]:
+def sorted_matches(
+    all_orders: Sequence[StoredOrder], query: Query, *, offset_cap: int = OFFSET_CAP
+) -> list[StoredOrder]:
     """The orders the query selects, in its sort order (ties by id, ascending)."""
-    if not query.clauses and len(all_orders) > OFFSET_CAP:
+    if not query.clauses and len(all_orders) > offset_cap:
         raise orders.invalid(
-            f"The store has more than {OFFSET_CAP} orders: use a filter to list them"
+            f"The store has more than {offset_cap} orders: use a filter to list them"
         )
     key = _SORT_KEYS[query.sort.lstrip("-")]
     matches = sorted((o for o in all_orders if query.accepts(o)), key=lambda o: o.id)

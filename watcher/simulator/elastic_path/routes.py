@@ -82,7 +82,10 @@ async def _list_orders(request: web.Request) -> web.Response:
     url = str(request.url.with_query(None))
 
     def produce(state: ElasticPathState) -> Any:
-        return state.list_orders(listing.parse(request.query, page_limit=state.page_limit), url=url)
+        query = listing.parse(
+            request.query, page_limit=state.page_limit, offset_cap=state.offset_cap
+        )
+        return state.list_orders(query, url=url)
 
     return _authorized(request, produce)
 

@@ -48,6 +48,7 @@ class ElasticPathState(World[str]):
         super().__init__(clock, rng, **tuning)
         self._orders: list[StoredOrder] = []
         self._by_id: dict[str, StoredOrder] = {}
+        self.offset_cap = listing.OFFSET_CAP  # the deepest page[offset] served
 
     def new_id(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
@@ -107,7 +108,7 @@ class ElasticPathState(World[str]):
         return list(seen)
 
     def list_orders(self, query: listing.Query, *, url: str) -> dict[str, Any]:
-        matches = listing.sorted_matches(self._orders, query)
+        matches = listing.sorted_matches(self._orders, query, offset_cap=self.offset_cap)
         return listing.page(
             matches,
             query,
