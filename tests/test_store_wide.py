@@ -10,12 +10,13 @@ cadence while any order is in flight.
 
 from __future__ import annotations
 
+import io
 import math
 import random
 from collections import Counter
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -29,13 +30,20 @@ from tests.plugins.elastic_path import EP_CUSTOMERS, EP_OPEN_ORDERS, EpAdmin, Ep
 from tests.plugins.simulator import SIM_NOW, ManualClock
 from tests.plugins.zuora import ZUORA_ACCOUNTS, ZuoraAdmin, ZuoraSimulator
 from tests.poller_cases import no_sleep
-from watcher import store
+from watcher import app, store
 from watcher.core.ports import Provider, Store
 from watcher.feed import FEED
 from watcher.poller import CustomerSync, Poller
 from watcher.providers import connect
 from watcher.providers.elastic_path.adapter import ElasticPath
-from watcher.settings import AuthSettings, RetrySettings, SourceSettings
+from watcher.settings import (
+    AmqpSettings,
+    AuthSettings,
+    RetrySettings,
+    Settings,
+    SourceSettings,
+    StoreSettings,
+)
 from watcher.simulator.elastic_path import world as ep_world
 from watcher.simulator.zuora import world as zuora_world
 
@@ -342,3 +350,51 @@ async def test_zuora_lists_every_account_in_one_listing_and_then_only_changes(
     last = (await zuora.listings())[-1]
     assert any(f.startswith("updated_time.GT:") for f in last["filter[]"])
     assert poller.customers_known == len(ZUORA_ACCOUNTS) + 1
+
+
+# --- once and check ----------------------------------------------------------------------
+
+
+def settings_of(rig: Rig, source: SourceSettings, tmp_path: Path) -> Settings:
+    """Settings for `app`, whose clock is the wall clock: the simulator's is set to it."""
+    rig.clock.now = datetime.now(UTC)
+    return Settings(
+        store=StoreSettings(url=f"sqlite:///{tmp_path / 'once.db'}"),
+        amqp=AmqpSettings(url=SecretStr("amqp://guest:guest@127.0.0.1:1/")),
+        sources=[source],
+    )
+
+
+async def test_once_polls_the_whole_store_once_and_prints_its_changes(
+    zuora: Rig, zuora_admin: ZuoraAdmin, sim_clock: ManualClock, tmp_path: Path
+) -> None:
+    settings = settings_of(zuora, zuora.source("zuora"), tmp_path)
+    sim_clock.advance(QUIET_S)  # every order seeded is older than the overlap
+    baseline = await app.once(settings, out=io.StringIO())
+    assert [(r.customer_id, r.baseline, r.records) for r in baseline] == [(FEED, True, [])]
+
+    sim_clock.advance(QUIET_S)
+    await zuora_admin.patch_order("O-00000001", {"state": "complete"})
+    out = io.StringIO()
+    [result] = await app.once(settings, out=out)
+
+    assert result.error is None
+    printed = [orjson.loads(line) for line in out.getvalue().splitlines()]
+    assert [(p["type"], p["data"]["customer_id"]) for p in printed] == [
+        ("order.status_changed", ZUORA_ACCOUNTS[0])
+    ]
+
+
+async def test_check_reads_the_first_page_of_the_days_changes_across_the_store(
+    ep: Rig, ep_admin: EpAdmin, tmp_path: Path
+) -> None:
+    settings = settings_of(ep, ep.source("elastic_path"), tmp_path)
+    await ep_admin.patch_order(EP_OPEN_ORDERS[0], {"payment": "paid"})
+
+    checks = await app.check(settings)
+
+    [source] = [c for c in checks if c.name.startswith("source ")]
+    assert source.ok, source.detail
+    assert source.detail == "store-wide: 1 order(s) of 1 customer(s) changed in the last day"
+    [listing] = await ep.listings()
+    assert listing["filter"][0].startswith("ge(updated_at,")
