@@ -150,25 +150,25 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m tests.bench", description=__doc__.split("\n")[0]
     )
-    parser.add_argument("--customers", type=_positive, default=1000)
-    parser.add_argument("--orders", type=_positive, default=10, help="orders per customer")
+    parser.add_argument("--customers", type=positive, default=1000)
+    parser.add_argument("--orders", type=positive, default=10, help="orders per customer")
     parser.add_argument(
-        "--concurrency", type=_positive, default=8, help="customers synced at once (max 256)"
+        "--concurrency", type=positive, default=8, help="customers synced at once (max 256)"
     )
     parser.add_argument(
-        "--changed-fraction", type=_fraction, default=0.05, help="share of all orders changed"
+        "--changed-fraction", type=fraction, default=0.05, help="share of all orders changed"
     )
     return parser
 
 
-def _positive(text: str) -> int:
+def positive(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text} is not a positive whole number")
     return value
 
 
-def _fraction(text: str) -> float:
+def fraction(text: str) -> float:
     value = float(text)
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
@@ -178,7 +178,7 @@ def _fraction(text: str) -> float:
 async def _bench(args: argparse.Namespace) -> Run:
     expected_orders = args.customers * args.orders
     async with contextlib.AsyncExitStack() as stack:
-        base_url = await stack.enter_async_context(_simulator(args))
+        base_url = await stack.enter_async_context(simulator(args))
         workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="order-watcher-bench-"))
         snapshots = await stack.enter_async_context(store.opened(f"sqlite:///{workdir}/bench.db"))
         session = await stack.enter_async_context(sessions.pooled())
@@ -234,9 +234,9 @@ def _simulator_command(args: argparse.Namespace, port: str) -> list[str]:
 
 
 @contextlib.asynccontextmanager
-async def _simulator(args: argparse.Namespace) -> AsyncIterator[str]:
+async def simulator(args: argparse.Namespace) -> AsyncIterator[str]:
     """The simulator's base URL while it runs in its own process; killed on the way out."""
-    port = _free_port()
+    port = free_port()
     process = await asyncio.create_subprocess_exec(
         *_simulator_command(args, str(port)), stdout=subprocess.DEVNULL
     )
@@ -248,7 +248,7 @@ async def _simulator(args: argparse.Namespace) -> AsyncIterator[str]:
         await _stop(process)
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((HOST, 0))
         port: int = probe.getsockname()[1]
@@ -413,7 +413,7 @@ def _preamble(args: argparse.Namespace) -> list[str]:
         "--concurrency": args.concurrency,
         "--changed-fraction": args.changed_fraction,
     }
-    python = _shown_path(sys.executable)
+    python = shown_path(sys.executable)
     command = [python, "-m", "tests.bench"]
     command += [text for option, value in options.items() for text in (option, f"{value:g}")]
     simulator = [python, *_simulator_command(args, "FREE")[1:]]
@@ -426,7 +426,7 @@ def _preamble(args: argparse.Namespace) -> list[str]:
     ]
 
 
-def _shown_path(path: str) -> str:
+def shown_path(path: str) -> str:
     """`path` relative to the working directory when it lies below it."""
     relative = os.path.relpath(path)
     return path if relative.startswith("..") else relative

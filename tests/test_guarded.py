@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -156,6 +156,73 @@ async def test_a_fetch_from_before_the_circuit_opened_does_not_free_the_probe_sl
     finally:
         provider.settle("probe")
         await probe
+
+
+class PagedFeed:
+    """A store-wide feed of hand-written pages; an exception in place of a page is raised."""
+
+    def __init__(self, *pages: list[Order] | Exception) -> None:
+        self.pages = pages
+        self.closed = 0
+
+    async def fetch_orders(
+        self, customer_id: str, *, since: datetime | None, changed_since: datetime | None = None
+    ) -> list[Order]:
+        return []
+
+    async def store_orders(
+        self, *, since: datetime | None, changed_since: datetime | None
+    ) -> AsyncGenerator[list[Order], None]:
+        try:
+            for page in self.pages:
+                if isinstance(page, Exception):
+                    raise page
+                yield page
+        finally:
+            self.closed += 1
+
+
+async def read_all(guarded: guard.Guarded) -> list[list[Order]]:
+    return [page async for page in guarded.store_orders(since=None, changed_since=None)]
+
+
+async def test_each_page_of_a_store_wide_listing_goes_through_the_breaker() -> None:
+    clock = FakeMonotonic()
+    feed = PagedFeed([], TransientProviderError("HTTP 503"))
+    guarded = guard.Guarded(feed, breaker(clock, failures=1))
+
+    pages = guarded.store_orders(since=None, changed_since=None)
+    assert await anext(pages) == []  # the first page comes through before the failure
+    with pytest.raises(TransientProviderError, match="503"):
+        await anext(pages)
+
+    assert state(guarded) is guard.CircuitState.OPEN
+    feed.pages = ([], [])
+    with pytest.raises(guard.CircuitOpenError):
+        await read_all(guarded)
+    clock.advance(OPEN_S)
+    assert await read_all(guarded) == [[], []]
+    assert state(guarded) is guard.CircuitState.CLOSED
+    assert feed.closed == 2  # the open circuit refused before the feed was started
+
+
+async def test_a_store_wide_listing_left_early_is_closed() -> None:
+    feed = PagedFeed([], [], [])
+    guarded = guard.Guarded(feed, breaker(FakeMonotonic(), failures=1))
+
+    pages = guarded.store_orders(since=None, changed_since=None)
+    assert await anext(pages) == []
+    await pages.aclose()
+
+    assert feed.closed == 1
+    assert state(guarded) is guard.CircuitState.CLOSED
+
+
+async def test_a_provider_that_cannot_list_the_store_is_refused() -> None:
+    guarded = guard.Guarded(HeldProvider(), breaker(FakeMonotonic(), failures=1))
+
+    with pytest.raises(TypeError, match="cannot list the whole store"):
+        await read_all(guarded)
 
 
 # --- Guarded around the Adobe VIP adapter, against the simulator ----------------------

@@ -4,6 +4,7 @@ hot, the jittered intervals, and the settings that choose them."""
 from __future__ import annotations
 
 import random
+from collections import Counter
 
 import pytest
 from pydantic import ValidationError
@@ -84,6 +85,23 @@ def test_each_cadence_has_its_interval_jittered_within_the_jitter() -> None:
     first = [schedule.first_delay_s(settings, rng=rng) for _ in range(200)]
     assert min(first) >= 0
     assert max(first) <= 5
+
+
+def test_after_a_first_sync_the_next_poll_is_spread_over_a_second_interval() -> None:
+    settings = source(poll_interval_s="10m", hot_interval_s="1m", poll_jitter_s=5)
+    rng = random.Random(3)
+
+    cold = [schedule.next_delay_s(settings, hot=False, rng=rng, first=True) for _ in range(400)]
+    hot = [schedule.next_delay_s(settings, hot=True, rng=rng, first=True) for _ in range(400)]
+
+    assert 600 <= min(cold) < 620
+    assert 1180 < max(cold) <= 1200
+    # Spread evenly: each tenth of the second interval holds about a tenth of the polls.
+    tenths = Counter(int((delay - 600) // 60) for delay in cold)
+    assert set(tenths) == set(range(10))
+    assert max(tenths.values()) < 3 * min(tenths.values())
+    assert 60 <= min(hot) < 62
+    assert 118 < max(hot) <= 120
 
 
 def test_without_a_hot_interval_both_cadences_are_the_poll_interval() -> None:

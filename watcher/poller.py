@@ -463,7 +463,9 @@ class Poller:
             orders, stored, baseline=baseline, now=now, thresholds=self._source.stuck
         )
         in_flight = schedule.still_in_flight(state.in_flight, orders, complete=full)
-        delay_s = schedule.next_delay_s(self._source, hot=bool(in_flight), rng=self._rng)
+        delay_s = schedule.next_delay_s(
+            self._source, hot=bool(in_flight), rng=self._rng, first=not state.baseline_done
+        )
         await self._store.commit_sync(
             self.name,
             customer_id,

@@ -90,9 +90,21 @@ def full_relist_due(source: SourceSettings, state: PollState, now: datetime) -> 
     return (now - state.last_full_sync_at).total_seconds() >= source.full_relist_interval_s
 
 
-def next_delay_s(source: SourceSettings, *, hot: bool, rng: random.Random) -> float:
-    """How long after a poll the customer is due again: its cadence's interval, jittered."""
+def next_delay_s(
+    source: SourceSettings, *, hot: bool, rng: random.Random, first: bool = False
+) -> float:
+    """How long after a poll the customer is due again: its cadence's interval, jittered.
+
+    After a customer's `first` sync, one to two intervals, drawn evenly: the first syncs of
+    a new source (or of many customers found at once) run back to back at the rate
+    limit, and repeating them at one interval would repeat that burst on every pass,
+    running the source late for most of each interval although its cadence fits the
+    rate. Drawn this way, the customers' polls spread evenly over the interval from the
+    second pass on.
+    """
     interval = source.hot_cadence_s if hot else source.poll_interval_s
+    if first:
+        return interval + rng.uniform(0, interval)
     jitter = source.poll_jitter_s
     return max(0.0, interval + rng.uniform(-jitter, jitter))
 
