@@ -10,7 +10,9 @@ Center's documented 500 a minute). Two runs, with the same budget:
     one cadence  every customer every customers / rate seconds: the fastest single
                  cadence the budget allows (a whole pass of the customers)
 
-Each run waits for the baseline (every customer synced once), then for `--measure-s`
+Each run waits for the baseline (every customer synced once) and a second pass (the first
+syncs' next polls are spread over a second interval, see `schedule.next_delay_s`), so
+that what is measured is the steady schedule; then for `--measure-s` it
 makes changes on the vendor's side through the simulator's admin API: `--hot-changes-per-s`
 quantity changes of in-flight orders (the order stays in flight; drawn among all of them at
 random times, a draw skipped while that order's last change has no event yet), and
@@ -45,6 +47,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -77,7 +80,8 @@ class Tally:
     hot_latency_s: list[float] = field(default_factory=list)
     cold_latency_s: list[float] = field(default_factory=list)
     cold_orders: set[str] = field(default_factory=set)
-    synced: set[str] = field(default_factory=set)
+    synced: Counter[str] = field(default_factory=Counter)  # syncs per customer
+    reached: Counter[int] = field(default_factory=Counter)  # customers synced n times
     polls: int = 0
     failures: list[str] = field(default_factory=list)
     unexplained: int = 0
@@ -96,7 +100,8 @@ class Tally:
 
     def heard(self, result: CustomerSync) -> None:
         self.progress.set()
-        self.synced.add(result.customer_id)
+        self.synced[result.customer_id] += 1
+        self.reached[self.synced[result.customer_id]] += 1
         if self.measuring:
             self.polls += 1
             self.lag_s.append(result.lag_s)
@@ -264,8 +269,10 @@ async def _run(
             poller = Poller(source, provider, snapshots, clock=app.utc_now, on_sync=tally.heard)
             running = asyncio.create_task(poller.run())
             try:
-                # The baseline: every customer synced once.
-                await tally.until(lambda: len(tally.synced) == len(world.customers), within_s=None)
+                # The baseline, then a second pass: the steady schedule starts from there.
+                everyone = len(world.customers)
+                await tally.until(lambda: tally.reached[1] == everyone, within_s=None)
+                await tally.until(lambda: tally.reached[2] == everyone, within_s=None)
                 tally.measuring = True
                 started = time.monotonic()
                 created = await _change(tally, world, args)

@@ -343,6 +343,19 @@ def test_an_unfiltered_listing_of_a_big_store_is_refused(sim_clock: ManualClock)
     assert page["meta"]["results"]["total"] == listing.OFFSET_CAP + 1
 
 
+async def test_a_store_with_a_lower_offset_cap_refuses_offsets_past_it(
+    ep_sim: EpSimulator, ep_admin: EpAdmin, session: aiohttp.ClientSession
+) -> None:
+    ep_sim.state.offset_cap = 4
+    token = await ep_admin.token()
+
+    status, _ = await get(session, ep_sim, "/v2/orders?page[offset]=4", token)
+    refused, body = await get(session, ep_sim, "/v2/orders?page[offset]=5", token)
+
+    assert (status, refused) == (200, 400)
+    assert "cannot be greater than 4" in str(body)
+
+
 # --- admin edits and lifecycles ------------------------------------------------------------
 
 
