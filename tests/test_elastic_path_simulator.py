@@ -349,11 +349,14 @@ async def test_a_store_with_a_lower_offset_cap_refuses_offsets_past_it(
     ep_sim.state.offset_cap = 4
     token = await ep_admin.token()
 
-    status, _ = await get(session, ep_sim, "/v2/orders?page[offset]=4", token)
-    refused, body = await get(session, ep_sim, "/v2/orders?page[offset]=5", token)
+    listing = "/v2/orders?filter=ge(created_at,2000-01-01)&page[offset]="
+    status, _ = await get(session, ep_sim, listing + "4", token)
+    refused, body = await get(session, ep_sim, listing + "5", token)
+    unfiltered, refusal = await get(session, ep_sim, "/v2/orders", token)
 
-    assert (status, refused) == (200, 400)
+    assert (status, refused, unfiltered) == (200, 400, 400)
     assert "cannot be greater than 4" in str(body)
+    assert "more than 4 orders" in str(refusal)
 
 
 # --- admin edits and lifecycles ------------------------------------------------------------
