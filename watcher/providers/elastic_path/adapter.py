@@ -125,13 +125,7 @@ class ElasticPath:
     ) -> list[Order]:
         """Every page of the customer's orders, or a ProviderError and nothing."""
         self._check_id(customer_id)
-        query = order_filter(
-            self._options.customer_filter,
-            customer_id,
-            since=since,
-            changed_since=changed_since,
-            overlap_s=self._options.updated_overlap_s,
-        )
+        query = self._filter(customer_id, since=since, changed_since=changed_since)
         who = f"customer {customer_id}"
         orders: dict[str, Order] = {}
         async for page in self._pages(query, who=who):
@@ -148,13 +142,7 @@ class ElasticPath:
     ) -> AsyncGenerator[list[Order], None]:
         """The orders of the whole store, a page at a time, each with its customer."""
         kind = self._options.customer_filter.removesuffix("_id")
-        query = order_filter(
-            self._options.customer_filter,
-            None,
-            since=since,
-            changed_since=changed_since,
-            overlap_s=self._options.updated_overlap_s,
-        )
+        query = self._filter(None, since=since, changed_since=changed_since)
         unowned = 0
         async for page in self._pages(query, who=STORE_WIDE):
             found = []
@@ -174,6 +162,17 @@ class ElasticPath:
                 unowned,
                 kind,
             )
+
+    def _filter(
+        self, owner_id: str | None, *, since: datetime | None, changed_since: datetime | None
+    ) -> str:
+        return order_filter(
+            self._options.customer_filter,
+            owner_id,
+            since=since,
+            changed_since=changed_since,
+            overlap_s=self._options.updated_overlap_s,
+        )
 
     async def _pages(self, query: str, *, who: str) -> AsyncIterator[list[Listed]]:
         """Every page of the listing, each order with its items and read once. Past the
