@@ -8,9 +8,12 @@ at WARNING.
 
 The cycles:
 
-    0  baseline   the first sync: every order is new and is stored without an event
-    1  unchanged  nothing changed on the vendor's side: fetch, parse, diff, no writes
-    2  changed    `--changed-fraction` of all orders changed through the simulator's admin
+    0  fetch floor  a bare aiohttp client reading the same pages (one token, GET,
+                  orjson.loads, the next link), the same customers at a time: the I/O a
+                  cycle cannot do without, against which the others are compared
+    1  baseline   the first sync: every order is new and is stored without an event
+    2  unchanged  nothing changed on the vendor's side: fetch, parse, diff, no writes
+    3  changed    `--changed-fraction` of all orders changed through the simulator's admin
                   API beforehand: a pending order completes (one order.status_changed, and
                   per line one line_item.status_changed and one provisioning_changed) or
                   one line's quantity goes up by one (one line_item.quantity_changed)
@@ -58,6 +61,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
+import orjson
 from pydantic import SecretStr
 
 from watcher import app, logs, store
@@ -186,13 +190,46 @@ async def _bench(args: argparse.Namespace) -> Run:
         provider = app.build_provider(source, session)
         poller = Poller(source, provider, snapshots, clock=app.utc_now)
         start_rss_mib = _peak_rss_mib()
+        floor = await _measure(
+            "fetch floor",
+            lambda: _fetch_floor(session, base_url, source),
+            orders=expected_orders,
+            events=0,
+        )
         baseline = await _measure("baseline", poller.cycle, orders=expected_orders, events=0)
         unchanged = await _measure("unchanged", poller.cycle, orders=expected_orders, events=0)
         changes = await _changes(provider, source.customers, args)
         await _apply(session, base_url, changes)
         implied = sum(change.events for change in changes)
         changed = await _measure("changed", poller.cycle, orders=expected_orders, events=implied)
-    return Run([baseline, unchanged, changed], changes, start_rss_mib)
+    return Run([floor, baseline, unchanged, changed], changes, start_rss_mib)
+
+
+async def _fetch_floor(
+    session: aiohttp.ClientSession, base_url: str, source: SourceSettings
+) -> list[CustomerSync]:
+    """What a cycle costs at least: a bare client reading every customer's pages (one token,
+    GET, orjson.loads, the next link), `concurrency` customers at a time, nothing else."""
+    form = {"grant_type": "client_credentials", "client_id": CLIENT_ID}
+    form |= {"client_secret": CLIENT_SECRET}
+    async with session.post(base_url + TOKEN_PATH, data=form) as reply:
+        token = orjson.loads(await reply.read())["access_token"]
+    headers = {"Authorization": f"Bearer {token}", "X-Api-Key": CLIENT_ID}
+    limit = asyncio.Semaphore(source.concurrency)
+
+    async def read(customer_id: str) -> CustomerSync:
+        orders = 0
+        path: str | None = f"/v3/customers/{customer_id}/orders?limit={PAGE_SIZE}&offset=0"
+        async with limit:
+            while path is not None:
+                request_headers = headers | {"X-Correlation-Id": customer_id}
+                async with session.get(base_url + path, headers=request_headers) as reply:
+                    page = orjson.loads(await reply.read())
+                orders += len(page["items"])
+                path = (page.get("links") or {}).get("next", {}).get("uri")
+        return CustomerSync(SOURCE, customer_id, orders=orders)
+
+    return await asyncio.gather(*map(read, source.fixed_customers))
 
 
 async def _changes(
@@ -433,8 +470,12 @@ def shown_path(path: str) -> str:
 
 
 def _table(cycles: list[Cycle]) -> list[str]:
-    header = ("cycle", "wall s", "orders", "events", "orders/s", "events/s", "CPU s/1k", "RSS MiB")
+    header = (
+        "cycle", "wall s", "orders", "events", "orders/s", "events/s", "CPU s/1k", "x floor",
+        "RSS MiB",
+    )  # fmt: skip
     rows = [header]
+    floor = _cpu_per_order(cycles[0])
     for number, cycle in enumerate(cycles):
         rows.append(
             (
@@ -444,7 +485,8 @@ def _table(cycles: list[Cycle]) -> list[str]:
                 str(cycle.events),
                 f"{cycle.orders / cycle.wall_s:,.0f}",
                 f"{cycle.events / cycle.wall_s:,.0f}",
-                f"{1000 * cycle.cpu_s / max(cycle.orders, 1):.3f}",
+                f"{1000 * _cpu_per_order(cycle):.3f}",
+                f"{_cpu_per_order(cycle) / floor:.1f}" if floor else "-",
                 f"{cycle.peak_rss_mib:.0f}",
             )
         )
@@ -458,6 +500,10 @@ def _table(cycles: list[Cycle]) -> list[str]:
     ]
 
 
+def _cpu_per_order(cycle: Cycle) -> float:
+    return cycle.cpu_s / max(cycle.orders, 1)
+
+
 def _summary(run: Run) -> list[str]:
     changes, last = run.changes, run.cycles[-1]
     completed = sum(1 for change in changes if change.kind == "completed")
@@ -465,7 +511,8 @@ def _summary(run: Run) -> list[str]:
     peak = max(cycle.peak_rss_mib for cycle in run.cycles)
     verdict = "as expected" if last.events == implied else "MISMATCH"
     return [
-        "CPU s/1k: CPU seconds of this process per 1,000 orders; RSS: peak so far, MiB",
+        "CPU s/1k: CPU seconds of this process per 1,000 orders; x floor: that against the "
+        "fetch floor's; RSS: peak so far, MiB",
         f"changed:   {len(changes)} of {last.expected_orders} orders ({completed} completed, "
         f"{len(changes) - completed} quantity +1): {implied} events implied, "
         f"{last.events} written, {verdict}",
