@@ -10,11 +10,12 @@ cadence while any order is in flight.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import math
 import random
 from collections import Counter
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -26,6 +27,7 @@ import orjson
 import pytest
 from pydantic import SecretStr
 
+from tests.harness import eventually
 from tests.plugins.elastic_path import EP_CUSTOMERS, EP_OPEN_ORDERS, EpAdmin, EpSimulator
 from tests.plugins.simulator import SIM_NOW, ManualClock
 from tests.plugins.zuora import ZUORA_ACCOUNTS, ZuoraAdmin, ZuoraSimulator
@@ -398,3 +400,52 @@ async def test_check_reads_the_first_page_of_the_days_changes_across_the_store(
     assert source.detail == "store-wide: 1 order(s) of 1 customer(s) changed in the last day"
     [listing] = await ep.listings()
     assert listing["filter"][0].startswith("ge(updated_at,")
+
+
+# --- the running loop ----------------------------------------------------------------------
+
+
+async def test_the_running_loop_polls_the_store_again_at_the_hot_cadence(
+    ep: Rig, ep_admin: EpAdmin
+) -> None:
+    source = ep.source("elastic_path", hot_interval_s=0.2, poll_interval_s=30, poll_jitter_s=0)
+    syncs: list[CustomerSync] = []
+    adapter = connect.adapter(source, ep.session, sleep=no_sleep, rng=random.Random(3))
+    poller = Poller(source, adapter, ep.store, on_sync=syncs.append, clock=ep.clock)
+    running = asyncio.create_task(poller.run())
+
+    async def seen(found: Callable[[CustomerSync], bool]) -> bool:
+        return any(found(sync) for sync in syncs)
+
+    try:
+        await eventually(lambda: seen(lambda sync: sync.baseline), what="the baseline")
+        await ep_admin.patch_order(EP_OPEN_ORDERS[0], {"payment": "paid"})
+        await eventually(lambda: seen(lambda sync: bool(sync.events)), what="the change")
+    finally:
+        poller.stop()
+        await running
+
+    assert all(sync.customer_id == FEED and sync.error is None for sync in syncs)
+    [changed] = [sync for sync in syncs if sync.events]
+    assert [(e.type, e.order_id) for e in changed.events] == [
+        ("order.payment_changed", EP_OPEN_ORDERS[0])
+    ]
+    assert 1 < len(syncs) < 10 / 0.2  # again and again, each a hot interval after the last
+    assert (poller.customers_known, poller.customers_hot) == (len(EP_CUSTOMERS), 1)
+
+
+async def test_a_restarted_loop_keeps_the_stored_schedule_of_the_store(
+    ep: Rig, sim_clock: ManualClock
+) -> None:
+    source = ep.source("elastic_path", hot_interval_s=600, poll_jitter_s=0)
+    await poll(ep.poller(source))  # the store is due again in ten minutes
+    syncs: list[CustomerSync] = []
+    adapter = connect.adapter(source, ep.session, sleep=no_sleep, rng=random.Random(3))
+    poller = Poller(source, adapter, ep.store, on_sync=syncs.append, clock=ep.clock)
+    running = asyncio.create_task(poller.run())
+    await asyncio.sleep(0.5)
+    poller.stop()
+    await running
+
+    assert syncs == []
+    assert (poller.customers_known, poller.customers_hot) == (len(EP_CUSTOMERS), 1)
