@@ -181,6 +181,36 @@ async def test_load_snapshots_handles_more_ids_than_one_query_takes(store: Contr
     assert {s.sequence for s in loaded.values()} == {7}
 
 
+async def test_load_priors_hands_back_an_unchanged_order_as_fetched(
+    store: ContractStore,
+) -> None:
+    stored = snapshot("a", sequence=3, status_since=T0, stuck_reported=True, reference="old")
+    await commit(store, snapshots=[stored, snapshot("b", sequence=5)])
+    # Same essence, another reference: the fetched order itself, the stored bookkeeping.
+    same = order(order_id="a", reference="new")
+    moved = order(order_id="b", status=OrderStatus.COMPLETED, status_raw="1000")
+
+    priors = await store.load_priors(SOURCE, CUSTOMER_ID, [same, moved, order(order_id="new")])
+
+    assert priors == {
+        "a": Snapshot(order=same, sequence=3, status_since=T0, stuck_reported=True),
+        "b": snapshot("b", sequence=5),  # the stored order, read back to be diffed
+    }
+    assert await store.load_priors(SOURCE, CUSTOMER_ID, []) == {}
+
+
+async def test_load_priors_handles_more_orders_than_one_query_takes(
+    store: ContractStore,
+) -> None:
+    ids = [f"order-{n:04d}" for n in range(1_234)]
+    await commit(store, snapshots=[snapshot(order_id, sequence=7) for order_id in ids])
+
+    loaded = await store.load_priors(SOURCE, CUSTOMER_ID, [order(order_id=i) for i in ids])
+
+    assert sorted(loaded) == ids
+    assert {s.sequence for s in loaded.values()} == {7}
+
+
 async def test_a_newer_snapshot_replaces_the_stored_one(store: ContractStore) -> None:
     await commit(store, snapshots=[snapshot(sequence=1)])
     newer = snapshot(sequence=2, status=OrderStatus.PROCESSING, status_raw="1001")

@@ -18,6 +18,7 @@ from typing import Any, cast
 import pytest
 
 from tests.orders import CUSTOMER_ID, SOURCE, order
+from watcher.core import essence
 from watcher.core.errors import ConfigError, StoreError
 from watcher.core.ports import OutboxRecord, PollState, Snapshot
 from watcher.store import codec, open_store, opened, schema, sqlite
@@ -114,6 +115,26 @@ async def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None
     assert query(path, "SELECT status_since, stuck_reported FROM snapshots") == [
         ("2024-05-01T12:00:00.000000+00:00", 1)
     ]
+
+
+async def test_a_snapshot_stored_before_fingerprints_is_read_whole_then_fingerprinted(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "order-watcher.db"
+    create_version_1(path)
+    store = await sqlite.SqliteStore.open(path)
+    try:
+        assert query(path, "SELECT fingerprint FROM snapshots") == [(None,)]
+        fetched = order(reference="fetched")
+
+        priors = await store.load_priors(SOURCE, CUSTOMER_ID, [fetched])
+
+        assert priors == {"5123456789": Snapshot(order=order(), sequence=4)}  # the stored one
+        assert query(path, "SELECT fingerprint FROM snapshots") == [(essence.fingerprint(order()),)]
+        again = await store.load_priors(SOURCE, CUSTOMER_ID, [fetched])
+        assert again == {"5123456789": Snapshot(order=fetched, sequence=4)}
+    finally:
+        await store.close()
 
 
 async def test_a_new_database_has_every_column_of_the_last_migration(tmp_path: Path) -> None:

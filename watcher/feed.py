@@ -136,9 +136,7 @@ class StoreWide:
         self, customer_id: str, orders: list[Order], listing: Listing, *, now: datetime
     ) -> None:
         """Reconcile and commit one customer's orders from one page."""
-        stored = await self._store.load_snapshots(
-            self._source.name, customer_id, [order.order_id for order in orders]
-        )
+        stored = await self._store.load_priors(self._source.name, customer_id, orders)
         listing.orders += len(orders)
         listing.new_orders += len(orders) - len(stored)
         previous = self.in_flight.get(customer_id, frozenset())

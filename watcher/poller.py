@@ -455,9 +455,7 @@ class Poller:
         orders = await self._provider.fetch_orders(
             customer_id, since=since, changed_since=None if full else state.last_success_at
         )
-        stored = await self._store.load_snapshots(
-            self.name, customer_id, [order.order_id for order in orders]
-        )
+        stored = await self._store.load_priors(self.name, customer_id, orders)
         baseline = not state.baseline_done and not self._source.created_on_baseline
         result = sync.reconcile(
             orders, stored, baseline=baseline, now=now, thresholds=self._source.stuck

@@ -124,6 +124,15 @@ class SnapshotStore(Protocol):
         """The stored snapshots of those orders that have one, by order id."""
         ...
 
+    async def load_priors(
+        self, source: str, customer_id: str, orders: Sequence[Order]
+    ) -> dict[str, Snapshot]:
+        """What `load_snapshots` gives for the fetched `orders`, read cheaply: a stored
+        snapshot whose essence fingerprint is the fetched order's comes back as the fetched
+        order itself, with the stored sequence and stuck episode, its stored body left
+        unread (same essence, same events: none)."""
+        ...
+
     async def commit_sync(
         self,
         source: str,

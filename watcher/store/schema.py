@@ -11,6 +11,9 @@ released: a change to the schema is a new step at the end.
     3  poll_state.next_due_at, poll_state.in_flight (a JSON array of order ids): each
        customer's schedule and what keeps it hot; customers: the customers a source
        discovered (`listed` 0 once a later listing no longer has them)
+    4  snapshots.fingerprint: the digest of the stored order's essence
+       (`essence.fingerprint`); NULL in rows written before it, filled in when such a row
+       is next read
 """
 
 from __future__ import annotations
@@ -46,20 +49,29 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             source TEXT NOT NULL, customer_id TEXT NOT NULL, listed INTEGER NOT NULL,
             PRIMARY KEY (source, customer_id)) STRICT""",
     ),
+    ("ALTER TABLE snapshots ADD COLUMN fingerprint TEXT",),
 )
 VERSION = len(MIGRATIONS)
 
 UPSERT_SNAPSHOT = """
     INSERT INTO snapshots (
-        source, customer_id, order_id, sequence, body, updated_at, status_since, stuck_reported
+        source, customer_id, order_id, sequence, body, updated_at, status_since, stuck_reported,
+        fingerprint
     )
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (source, order_id) DO UPDATE SET customer_id = excluded.customer_id,
         sequence = excluded.sequence, body = excluded.body, updated_at = excluded.updated_at,
-        status_since = excluded.status_since, stuck_reported = excluded.stuck_reported"""
+        status_since = excluded.status_since, stuck_reported = excluded.stuck_reported,
+        fingerprint = excluded.fingerprint"""
 SELECT_SNAPSHOTS = """
     SELECT order_id, sequence, body, status_since, stuck_reported FROM snapshots
     WHERE source = ? AND customer_id = ? AND order_id IN ({marks})"""
+SELECT_PRIORS = """
+    SELECT order_id, sequence, status_since, stuck_reported, fingerprint FROM snapshots
+    WHERE source = ? AND customer_id = ? AND order_id IN ({marks})"""
+FILL_FINGERPRINT = """
+    UPDATE snapshots SET fingerprint = ?
+    WHERE source = ? AND order_id = ? AND fingerprint IS NULL"""
 INSERT_EVENT = """
     INSERT INTO outbox (event_id, event_type, routing_key, body, created_at)
     VALUES (?, ?, ?, ?, ?) ON CONFLICT (event_id) DO NOTHING"""

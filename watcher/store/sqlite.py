@@ -32,7 +32,9 @@ from typing import Any, overload
 import aiosqlite
 import orjson
 
+from watcher.core import essence
 from watcher.core.errors import ConfigError, StoreError
+from watcher.core.models import Order
 from watcher.core.ports import OutboxRecord, OutboxStats, PollState, Snapshot
 from watcher.store import codec, schema, sqlite_connection
 
@@ -126,6 +128,49 @@ class SqliteStore:
                 sql = schema.SELECT_SNAPSHOTS.format(marks=_marks(len(chunk)))
                 rows.extend(await db.execute_fetchall(sql, (source, customer_id, *chunk)))
         return {row[0]: _snapshot(*row) for row in rows}
+
+    async def load_priors(
+        self, source: str, customer_id: str, orders: Sequence[Order]
+    ) -> dict[str, Snapshot]:
+        """One query of sequences, episodes and fingerprints; the bodies of the changed
+        orders only. A row stored before fingerprints is read whole and its fingerprint
+        filled in."""
+        fetched = {order.order_id: order for order in orders}
+        rows: list[Any] = []
+        async with self._connection("load snapshots") as db:
+            for chunk in _chunks(list(fetched)):
+                sql = schema.SELECT_PRIORS.format(marks=_marks(len(chunk)))
+                rows.extend(await db.execute_fetchall(sql, (source, customer_id, *chunk)))
+        priors: dict[str, Snapshot] = {}
+        changed: list[str] = []
+        unknown: list[str] = []
+        for order_id, sequence, status_since, stuck_reported, fingerprint in rows:
+            order = fetched[order_id]
+            if fingerprint is None:
+                unknown.append(order_id)
+            if fingerprint != essence.fingerprint(order):
+                changed.append(order_id)
+                continue
+            priors[order_id] = Snapshot(
+                order=order,
+                sequence=sequence,
+                status_since=_from_text(status_since),
+                stuck_reported=bool(stuck_reported),
+            )
+        if changed:
+            stored = await self.load_snapshots(source, customer_id, changed)
+            priors |= stored
+            await self._fill_fingerprints(source, [stored[i] for i in unknown if i in stored])
+        return priors
+
+    async def _fill_fingerprints(self, source: str, snapshots: Sequence[Snapshot]) -> None:
+        """Record the fingerprints of rows stored without one (derived data: one statement
+        per row, each atomic alone)."""
+        if not snapshots:
+            return
+        rows = [(essence.fingerprint(s.order), source, s.order.order_id) for s in snapshots]
+        async with self._connection("fill in snapshot fingerprints") as db:
+            await db.executemany(schema.FILL_FINGERPRINT, rows)
 
     async def commit_sync(
         self,
@@ -233,6 +278,7 @@ def _snapshot_row(
         updated_at,
         _to_text(snapshot.status_since),
         int(snapshot.stuck_reported),
+        essence.fingerprint(order),
     )
 
 
