@@ -16,6 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.orders import line, order
+from tests.strategies import orders, same_essence
 from watcher.core import classify, essence, events
 from watcher.core.models import LineItem, Order, OrderStatus, Provisioning
 
@@ -276,61 +277,6 @@ def test_the_baseline_suppresses_order_created() -> None:
 def test_the_baseline_does_not_suppress_changes_of_known_orders() -> None:
     found = step(order(), order(status=COMPLETED, status_raw="1000"), baseline=True)
     assert found == [(STATUS, None, ("pending", "1002"), ("completed", "1000"))]
-
-
-# Generated orders: one identity, small value domains so that steps often collide.
-_STATUSES = st.sampled_from([PENDING, COMPLETED, FAILED])
-_RAW = st.sampled_from(["1000", "1002"])
-_PROVISIONING = st.sampled_from([Provisioning.PENDING, Provisioning.PROVISIONED])
-
-
-@st.composite
-def _lines(draw: st.DrawFn) -> tuple[LineItem, ...]:
-    keys = draw(st.lists(st.sampled_from(["1", "2", "3"]), unique=True, max_size=3))
-    return tuple(
-        line(
-            key,
-            offer=draw(st.sampled_from(["65304578CA01A12", "65322651CA01A12"])),
-            quantity=draw(st.integers(1, 3)),
-            status=draw(_STATUSES),
-            status_raw=draw(_RAW),
-            subscription_id=draw(st.none() | st.just(SUBSCRIPTION)),
-            provisioning=draw(_PROVISIONING),
-            provisioning_raw=draw(_RAW),
-        )
-        for key in keys
-    )
-
-
-@st.composite
-def orders(draw: st.DrawFn) -> Order:
-    return order(
-        status=draw(_STATUSES),
-        status_raw=draw(_RAW),
-        payment=draw(st.sampled_from([None, "paid", "pending"])),
-        payment_raw=draw(st.sampled_from([None, "PAID"])),
-        fulfilment=draw(st.none() | _PROVISIONING),
-        fulfilment_raw=draw(st.sampled_from([None, "fulfilled"])),
-        reference=draw(st.sampled_from([None, "PO-1", "PO-2"])),
-        created_at=draw(st.sampled_from([None, datetime(2024, 5, 1, tzinfo=UTC)])),
-        line_items=draw(_lines()),
-    )
-
-
-@st.composite
-def same_essence(draw: st.DrawFn, original: Order) -> Order:
-    """`original` with every non-essence field redrawn and its lines in any order."""
-    items = draw(st.permutations(original.line_items))
-    return original.model_copy(
-        update={
-            "reference": draw(st.sampled_from([None, "", "PO-3"])),
-            "created_at": draw(st.sampled_from([None, datetime(2020, 2, 29, tzinfo=UTC)])),
-            "line_items": tuple(
-                item.model_copy(update={"offer": draw(st.sampled_from(["65304578CA01A12", "X"]))})
-                for item in items
-            ),
-        }
-    )
 
 
 @settings(max_examples=100, deadline=None)
