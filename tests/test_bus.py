@@ -15,17 +15,22 @@ import json
 import logging
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import aio_pika
 import orjson
 import pytest
-from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+from aio_pika.abc import (
+    AbstractChannel,
+    AbstractConnection,
+    AbstractIncomingMessage,
+    AbstractQueue,
+)
 from yarl import URL
 
 from tests.fakes import InMemoryOutbox
 from tests.plugins.rabbit import Broker
-from watcher.bus import topology
+from watcher.bus import closing, topology
 from watcher.bus.publisher import Publisher, safe_url
 from watcher.bus.relay import Relay
 from watcher.core.errors import BusError
@@ -337,3 +342,37 @@ async def test_bus_error_never_shows_the_password(
         assert "127.0.0.1" in str(caught.value)
     assert "hunter2-secret" not in caplog.text
     assert safe_url(closed) == "amqp://***@127.0.0.1:1/"
+
+
+class UnansweredClose:
+    """A connection whose close the broker never answers (one cut short in its handshake)."""
+
+    def __init__(self) -> None:
+        self.close_called = False
+
+    async def close(self) -> None:
+        self.close_called = True
+        await asyncio.Event().wait()
+
+
+async def test_a_close_the_broker_never_answers_is_given_up_and_said(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    connection = UnansweredClose()
+    caplog.set_level(logging.WARNING, logger="watcher.bus.closing")
+
+    async with asyncio.timeout(5):
+        await closing.close_within(
+            cast(AbstractConnection, connection), what="publisher", timeout_s=0.05
+        )
+
+    assert connection.close_called
+    assert "publisher: the broker did not answer the close within 0.05s" in caplog.text
+
+
+async def test_a_real_connection_closes_within_the_bound(amqp_url: str) -> None:
+    connection = await aio_pika.connect(amqp_url)
+
+    await closing.close_within(connection, what="test")
+
+    assert connection.is_closed

@@ -51,9 +51,16 @@ class Watcher:
         assert await self.process.wait() == -signal.SIGKILL
 
     async def terminate(self) -> int:
+        """SIGTERM and the exit status; a process still running after 30 s is asked for
+        its tasks' stacks (SIGUSR1, into the log the test prints) before the test fails."""
         assert self.process is not None
         self.process.terminate()
-        return await asyncio.wait_for(self.process.wait(), timeout=30)
+        try:
+            return await asyncio.wait_for(self.process.wait(), timeout=30)
+        except TimeoutError:
+            self.process.send_signal(signal.SIGUSR1)
+            await asyncio.sleep(1)
+            raise
 
     def log_text(self) -> str:
         return self._log.read_text(errors="replace") if self._log.exists() else ""
@@ -206,3 +213,31 @@ def _assert_duplicates_are_identical(received: list[harness.Delivery]) -> None:
         bodies_by_id[delivery.message_id].add(orjson.dumps(data, option=orjson.OPT_SORT_KEYS))
     assert all(len(ids) == 1 for ids in ids_by_change.values()), ids_by_change
     assert all(len(bodies) == 1 for bodies in bodies_by_id.values())
+
+
+async def test_sigusr1_logs_every_task_and_the_service_runs_on(
+    adobe_sim: AdobeSimulator, amqp_url: str, tmp_path: Path
+) -> None:
+    db = tmp_path / "watcher.db"
+    config = tmp_path / "watcher.toml"
+    config.write_text(
+        harness.to_toml(harness.config(adobe_sim, db=db, amqp_url=amqp_url, customers=CUSTOMERS))
+    )
+    watcher = Watcher(config, tmp_path / "watcher.log")
+    await watcher.start()
+    try:
+        assert watcher.process is not None
+        await harness.eventually(
+            lambda: harness.baseline_done(db, CUSTOMERS), what="the baseline sync"
+        )
+        watcher.process.send_signal(signal.SIGUSR1)
+        await harness.eventually(_logged(watcher, "task(s):", 1), what="the task dump")
+        assert await watcher.terminate() == 0
+    except BaseException:
+        if watcher.process and watcher.process.returncode is None:
+            watcher.process.kill()
+        print(watcher.log_text())
+        raise
+    log = watcher.log_text()
+    assert "task poller adobe-e2e:" in log
+    assert "task relay:" in log

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import logging
 import signal
 from collections.abc import Callable
@@ -161,12 +162,24 @@ async def _build(
 
 
 async def serve_until_signalled(settings: Settings) -> None:
-    """`serve`, stopping cleanly on SIGTERM or SIGINT."""
+    """`serve`, stopping cleanly on SIGTERM or SIGINT; SIGUSR1 logs every task's stack."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, log_tasks)
     await serve(settings, stop=stop)
+
+
+def log_tasks() -> None:
+    """Log every task of the event loop and where it waits: for a process that does not
+    stop, or does not move, `kill -USR1 <pid>` says what it waits for."""
+    tasks = asyncio.all_tasks()
+    log.warning("%d task(s):", len(tasks))
+    for task in sorted(tasks, key=lambda task: task.get_name()):
+        stack = io.StringIO()
+        task.print_stack(file=stack)
+        log.warning("task %s:\n%s", task.get_name(), stack.getvalue().rstrip())
 
 
 async def once(settings: Settings, *, out: TextIO) -> list[CustomerSync]:

@@ -35,7 +35,7 @@ from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnec
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS, DeliveryError
 from yarl import URL
 
-from watcher.bus import topology
+from watcher.bus import closing, topology
 from watcher.core.errors import BusError
 from watcher.core.events import CONTENT_TYPE
 from watcher.core.ports import OutboxRecord
@@ -111,10 +111,7 @@ class Publisher:
         connection = self._connection
         self._connection, self._channel, self._exchange = None, None, None
         if connection is not None:
-            try:
-                await connection.close()
-            except CONNECTION_EXCEPTIONS as exc:
-                log.debug("closing the broker connection failed: %s", redact(str(exc), self._url))
+            await closing.close_within(connection, what=f"publisher on {safe_url(self._url)}")
 
     def _connected_exchange(self) -> AbstractExchange:
         connection, channel, exchange = self._connection, self._channel, self._exchange

@@ -11,13 +11,13 @@ service notices.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 
 import aio_pika
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 
+from watcher.bus import closing
 from watcher.settings import AmqpSettings
 
 log = logging.getLogger(__name__)
@@ -48,8 +48,7 @@ async def watch(
             await asyncio.sleep(refresh_s)
     finally:
         if connection is not None:
-            with contextlib.suppress(*CONNECTION_EXCEPTIONS):
-                await connection.close()
+            await closing.close_within(connection, what="unroutable queue reader")
 
 
 async def _connect(settings: AmqpSettings) -> aio_pika.abc.AbstractConnection:
