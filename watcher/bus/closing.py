@@ -1,8 +1,13 @@
-"""Closing a broker connection within a bound.
+"""Stopping while the broker connection is being made or closed.
 
 A connection cut short in its handshake (a stop that comes while it connects) may never get
 the broker's answer to its close, and a service that is stopping must not wait for it:
 `close_within` gives up after `CLOSE_TIMEOUT_S`, says so, and lets the stop go on.
+
+A cancellation that comes while aio-pika connects can be caught inside the library, and
+the connect then returns as if nothing happened: the caller runs on, cancelled in name
+only, and a stop waits for it for ever. `raise_if_cancelled` after each connect re-raises
+it.
 """
 
 from __future__ import annotations
@@ -16,6 +21,14 @@ from aio_pika.exceptions import CONNECTION_EXCEPTIONS
 log = logging.getLogger(__name__)
 
 CLOSE_TIMEOUT_S = 5.0
+
+
+def raise_if_cancelled() -> None:
+    """Raise CancelledError when the current task was asked to stop and is still running:
+    a library swallowed the cancellation."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 async def close_within(

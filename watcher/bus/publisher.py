@@ -61,6 +61,7 @@ class Publisher:
     async def __aenter__(self) -> Publisher:
         try:
             await self._open()
+            closing.raise_if_cancelled()
         except CONNECTION_EXCEPTIONS as exc:
             await self._close()
             raise bus_error(

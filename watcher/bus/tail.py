@@ -41,7 +41,7 @@ from aio_pika.abc import (
 from aio_pika.exceptions import CONNECTION_EXCEPTIONS, ChannelNotFoundEntity
 from yarl import URL
 
-from watcher.bus import topology
+from watcher.bus import closing, topology
 from watcher.bus.publisher import bus_error, redact, safe_url
 from watcher.core.errors import BusError
 from watcher.settings import AmqpSettings
@@ -99,6 +99,7 @@ async def _subscribe(
     url = settings.url.get_secret_value()
     try:
         await connection.connect(timeout=settings.confirm_timeout_s)
+        closing.raise_if_cancelled()
         channel = await connection.channel()
         await _ensure_exchange(channel, settings)
         queue = await _bind(channel, settings.exchange, patterns)

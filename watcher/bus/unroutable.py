@@ -42,6 +42,7 @@ async def watch(
             try:
                 if connection is None or connection.is_closed:
                     connection = await _connect(settings)
+                    closing.raise_if_cancelled()
                 on_depth(await depth(connection, settings.unroutable_queue))
             except (*CONNECTION_EXCEPTIONS, TimeoutError) as exc:
                 log.debug("unroutable queue not read: %s", type(exc).__name__)
