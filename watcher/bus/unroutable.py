@@ -42,10 +42,10 @@ async def watch(
             try:
                 if connection is None or connection.is_closed:
                     connection = await _connect(settings)
-                    closing.raise_if_cancelled()
                 on_depth(await depth(connection, settings.unroutable_queue))
             except (*CONNECTION_EXCEPTIONS, TimeoutError) as exc:
                 log.debug("unroutable queue not read: %s", type(exc).__name__)
+            closing.raise_if_cancelled()  # connecting or reading may have swallowed a stop
             await asyncio.sleep(refresh_s)
     finally:
         if connection is not None:
