@@ -376,3 +376,31 @@ async def test_a_real_connection_closes_within_the_bound(amqp_url: str) -> None:
     await closing.close_within(connection, what="test")
 
     assert connection.is_closed
+
+
+async def test_a_stop_a_library_swallowed_is_raised_again() -> None:
+    swallowed = asyncio.Event()
+
+    async def connect_swallowing_a_cancel() -> None:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            swallowed.set()  # as aio-pika's connect can: the caller is never told
+
+    async def reader() -> None:
+        await connect_swallowing_a_cancel()
+        closing.raise_if_cancelled()
+        await asyncio.sleep(10)  # without the check, a stop would wait here, then loop on
+
+    task = asyncio.create_task(reader())
+    await asyncio.sleep(0)
+    task.cancel()
+
+    async with asyncio.timeout(2):
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    assert swallowed.is_set()
+
+
+async def test_no_stop_asked_no_stop_raised() -> None:
+    closing.raise_if_cancelled()  # a running task that nobody cancelled goes on

@@ -9,6 +9,7 @@ The watcher runs as a real `order-watcher run` process against the in-process si
 from __future__ import annotations
 
 import asyncio
+import random
 import signal
 import sys
 from collections import defaultdict
@@ -241,3 +242,28 @@ async def test_sigusr1_logs_every_task_and_the_service_runs_on(
     log = watcher.log_text()
     assert "task poller adobe-e2e:" in log
     assert "task relay:" in log
+
+
+async def test_a_stop_just_after_start_ends_at_once(
+    adobe_sim: AdobeSimulator, amqp_url: str, tmp_path: Path
+) -> None:
+    """SIGTERM while the broker connections are still being made: each stop ends within
+    seconds, never waiting on a connection cut short (a swallowed cancellation once kept
+    the unroutable queue reader alive for ever)."""
+    db = tmp_path / "watcher.db"
+    config = tmp_path / "watcher.toml"
+    config.write_text(
+        harness.to_toml(harness.config(adobe_sim, db=db, amqp_url=amqp_url, customers=CUSTOMERS))
+    )
+    watcher = Watcher(config, tmp_path / "watcher.log")
+    rng = random.Random(11)
+    try:
+        for _ in range(12):
+            await watcher.start()
+            await asyncio.sleep(rng.uniform(0, 0.06))
+            assert await watcher.terminate() == 0
+    except BaseException:
+        if watcher.process and watcher.process.returncode is None:
+            watcher.process.kill()
+        print(watcher.log_text())
+        raise
