@@ -9,10 +9,12 @@ The watcher runs as a real `order-watcher run` process against the in-process si
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import signal
 import sys
 from collections import defaultdict
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
@@ -67,6 +69,27 @@ class Watcher:
         return self._log.read_text(errors="replace") if self._log.exists() else ""
 
 
+@contextlib.asynccontextmanager
+async def watching(
+    adobe_sim: AdobeSimulator, amqp_url: str, tmp_path: Path
+) -> AsyncIterator[Watcher]:
+    """A `Watcher` of the simulator's customers on a store in `tmp_path` (not started yet);
+    when the test fails, a process still running is killed and the log is printed."""
+    config = tmp_path / "watcher.toml"
+    db = tmp_path / "watcher.db"
+    config.write_text(
+        harness.to_toml(harness.config(adobe_sim, db=db, amqp_url=amqp_url, customers=CUSTOMERS))
+    )
+    watcher = Watcher(config, tmp_path / "watcher.log")
+    try:
+        yield watcher
+    except BaseException:
+        if watcher.process and watcher.process.returncode is None:
+            watcher.process.kill()
+        print(watcher.log_text())
+        raise
+
+
 def _logged(watcher: Watcher, text: str, times: int) -> harness.Check:
     async def check() -> bool:
         return watcher.log_text().count(text) >= times
@@ -106,13 +129,8 @@ async def test_sigkill_at_any_point_loses_nothing(
     adobe_sim: AdobeSimulator, sim_admin: SimAdmin, amqp_url: str, tmp_path: Path
 ) -> None:
     db = tmp_path / "watcher.db"
-    config = tmp_path / "watcher.toml"
-    config.write_text(
-        harness.to_toml(harness.config(adobe_sim, db=db, amqp_url=amqp_url, customers=CUSTOMERS))
-    )
-    watcher = Watcher(config, tmp_path / "watcher.log")
-    await watcher.start()
-    try:
+    async with watching(adobe_sim, amqp_url, tmp_path) as watcher:
+        await watcher.start()
         await harness.eventually(
             lambda: harness.baseline_done(db, CUSTOMERS), what="the baseline sync"
         )
@@ -122,11 +140,6 @@ async def test_sigkill_at_any_point_loses_nothing(
             assert await watcher.terminate() == 0, "SIGTERM drains and exits 0"
             await consumer.flush()  # whatever the process published has been received
         assert await harness.outbox_backlog_at_least(db, 0, at_most=0)
-    except BaseException:
-        if watcher.process and watcher.process.returncode is None:
-            watcher.process.kill()
-        print(watcher.log_text())
-        raise
     _assert_duplicates_are_identical(consumer.received)
     assert consumer.keys() == expected
     assert "sim-secret" not in watcher.log_text()
@@ -220,13 +233,8 @@ async def test_sigusr1_logs_every_task_and_the_service_runs_on(
     adobe_sim: AdobeSimulator, amqp_url: str, tmp_path: Path
 ) -> None:
     db = tmp_path / "watcher.db"
-    config = tmp_path / "watcher.toml"
-    config.write_text(
-        harness.to_toml(harness.config(adobe_sim, db=db, amqp_url=amqp_url, customers=CUSTOMERS))
-    )
-    watcher = Watcher(config, tmp_path / "watcher.log")
-    await watcher.start()
-    try:
+    async with watching(adobe_sim, amqp_url, tmp_path) as watcher:
+        await watcher.start()
         assert watcher.process is not None
         await harness.eventually(
             lambda: harness.baseline_done(db, CUSTOMERS), what="the baseline sync"
@@ -234,11 +242,6 @@ async def test_sigusr1_logs_every_task_and_the_service_runs_on(
         watcher.process.send_signal(signal.SIGUSR1)
         await harness.eventually(_logged(watcher, "task(s):", 1), what="the task dump")
         assert await watcher.terminate() == 0
-    except BaseException:
-        if watcher.process and watcher.process.returncode is None:
-            watcher.process.kill()
-        print(watcher.log_text())
-        raise
     log = watcher.log_text()
     assert "task poller adobe-e2e:" in log
     assert "task relay:" in log
@@ -250,20 +253,9 @@ async def test_a_stop_just_after_start_ends_at_once(
     """SIGTERM while the broker connections are still being made: each stop ends within
     seconds, never waiting on a connection cut short (a swallowed cancellation once kept
     the unroutable queue reader alive for ever)."""
-    db = tmp_path / "watcher.db"
-    config = tmp_path / "watcher.toml"
-    config.write_text(
-        harness.to_toml(harness.config(adobe_sim, db=db, amqp_url=amqp_url, customers=CUSTOMERS))
-    )
-    watcher = Watcher(config, tmp_path / "watcher.log")
     rng = random.Random(11)
-    try:
+    async with watching(adobe_sim, amqp_url, tmp_path) as watcher:
         for _ in range(12):
             await watcher.start()
             await asyncio.sleep(rng.uniform(0, 0.06))
             assert await watcher.terminate() == 0
-    except BaseException:
-        if watcher.process and watcher.process.returncode is None:
-            watcher.process.kill()
-        print(watcher.log_text())
-        raise
