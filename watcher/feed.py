@@ -52,7 +52,6 @@ class Listing:
     events: list[OrderEvent] = field(default_factory=list)
     records: list[OutboxRecord] = field(default_factory=list)
     stuck: dict[str, list[Order]] = field(default_factory=lambda: defaultdict(list))
-    customers: set[str] = field(default_factory=set)
 
     def add(self, customer_id: str, result: sync.Result) -> None:
         self.events += result.events
@@ -141,7 +140,8 @@ class StoreWide:
         listing.new_orders += len(orders) - len(stored)
         previous = self.in_flight.get(customer_id, frozenset())
         flying = schedule.still_in_flight(previous, orders, complete=False)
-        await self._write(customer_id, orders, stored, flying, listing, now=now)
+        result = self._reconcile(orders, stored, now, baseline=listing.baseline)
+        await self._write(customer_id, result, flying, listing, now=now)
 
     async def _settle(
         self, customer_id: str, unread: frozenset[str], listing: Listing, *, now: datetime
@@ -151,28 +151,26 @@ class StoreWide:
         snapshots are judged for being stuck (written only when that says something new)."""
         flying = self.in_flight[customer_id]
         if listing.full:
-            await self._write(customer_id, [], {}, flying - unread, listing, now=now)
+            await self._write(customer_id, sync.Result(), flying - unread, listing, now=now)
             return
         stored = await self._store.load_snapshots(self._source.name, customer_id, sorted(unread))
         result = self._reconcile([snapshot.order for snapshot in stored.values()], stored, now)
         if result.snapshots:
-            await self._write(customer_id, [], {}, flying, listing, now=now, result=result)
+            await self._write(customer_id, result, flying, listing, now=now)
         else:
             listing.stuck[customer_id] += result.stuck
 
     async def _write(
         self,
         customer_id: str,
-        orders: list[Order],
-        stored: Mapping[str, Snapshot],
+        result: sync.Result,
         flying: frozenset[str],
         listing: Listing,
         *,
         now: datetime,
-        result: sync.Result | None = None,
     ) -> None:
-        if result is None:
-            result = self._reconcile(orders, stored, now, baseline=listing.baseline)
+        """Commit one customer's part of the poll: `result`, and `flying` as its orders in
+        flight."""
         await self._store.commit_sync(
             self._source.name,
             customer_id,
@@ -186,7 +184,6 @@ class StoreWide:
             ),
         )
         listing.add(customer_id, result)
-        listing.customers.add(customer_id)
         self.customers.add(customer_id)
         if flying:
             self.in_flight[customer_id] = flying
