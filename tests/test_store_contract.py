@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -24,7 +25,7 @@ import pytest
 from tests.orders import CUSTOMER_ID, SOURCE, line, order
 from watcher.core.errors import StoreError
 from watcher.core.models import OrderStatus, Provisioning
-from watcher.core.ports import OutboxRecord, PollState, Snapshot, Store
+from watcher.core.ports import OutboxRecord, PollState, PriorPoll, Snapshot, Store
 from watcher.store import sqlite
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -209,6 +210,48 @@ async def test_load_priors_handles_more_orders_than_one_query_takes(
 
     assert sorted(loaded) == ids
     assert {s.sequence for s in loaded.values()} == {7}
+
+
+async def test_prior_poll_reads_the_state_and_the_stored_digests(store: ContractStore) -> None:
+    assert await store.prior_poll(SOURCE, CUSTOMER_ID) == PriorPoll(state=None, digests={})
+    settled = dataclasses.replace(snapshot("a"), digest="d-a")
+    await commit(store, snapshots=[settled, snapshot("b")])  # "b" is in flight: no digest
+    await commit(store, snapshots=[snapshot("c")], customer_id="someone-else")
+
+    prior = await store.prior_poll(SOURCE, CUSTOMER_ID)
+
+    assert prior == PriorPoll(state=SYNCED, digests={"a": "d-a"})
+    assert (await store.load_snapshots(SOURCE, CUSTOMER_ID, ["a"]))["a"].digest == "d-a"
+
+
+async def test_digests_are_recorded_with_the_sync_and_cleared_by_a_snapshot_without_one(
+    store: ContractStore,
+) -> None:
+    await commit(store, snapshots=[snapshot("a"), snapshot("b")])
+    await store.commit_sync(
+        SOURCE, CUSTOMER_ID, snapshots=[], events=[], state=SYNCED, digests={"a": "1", "b": "2"}
+    )
+    assert (await store.prior_poll(SOURCE, CUSTOMER_ID)).digests == {"a": "1", "b": "2"}
+
+    await commit(store, snapshots=[snapshot("b", sequence=2)])  # read again, now in flight
+
+    assert (await store.prior_poll(SOURCE, CUSTOMER_ID)).digests == {"a": "1"}
+
+
+async def test_digests_commit_with_the_sync_or_not_at_all(store: ContractStore) -> None:
+    await commit(store, snapshots=[snapshot("a")])
+
+    with pytest.raises(StoreError):
+        await store.commit_sync(
+            SOURCE,
+            CUSTOMER_ID,
+            snapshots=[],
+            events=[event("e1", body=NOT_BYTES)],
+            state=SYNCED,
+            digests={"a": "1"},
+        )
+
+    assert (await store.prior_poll(SOURCE, CUSTOMER_ID)).digests == {}
 
 
 async def test_a_newer_snapshot_replaces_the_stored_one(store: ContractStore) -> None:

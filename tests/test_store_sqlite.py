@@ -101,6 +101,8 @@ async def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None
         assert loaded == {"5123456789": Snapshot(order=order(), sequence=4)}
         assert [record.event_id for record in await store.pending(10)] == ["e1"]
         assert await store.poll_state(SOURCE, CUSTOMER_ID) == PollState(True)
+        # No digest yet: its next listing maps it in full.
+        assert (await store.prior_poll(SOURCE, CUSTOMER_ID)).digests == {}
         episode = Snapshot(order=order(), sequence=4, status_since=T0, stuck_reported=True)
         await store.commit_sync(
             SOURCE, CUSTOMER_ID, snapshots=[episode], events=[], state=PollState(True)
@@ -144,7 +146,7 @@ async def test_a_new_database_has_every_column_of_the_last_migration(tmp_path: P
 
     columns = {name for _, name, *_ in query(path, "PRAGMA table_info(snapshots)")}
 
-    assert {"status_since", "stuck_reported"} <= columns
+    assert {"status_since", "stuck_reported", "fingerprint", "digest"} <= columns
 
 
 async def test_a_schema_newer_than_the_code_is_refused(tmp_path: Path) -> None:

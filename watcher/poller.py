@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from watcher import feed, logs, schedule
-from watcher.core import sync
+from watcher.core import ports, sync
 from watcher.core.errors import (
     PermanentProviderError,
     ProviderError,
@@ -136,7 +136,7 @@ class Poller:
         if source.discovers and directory is None:
             raise ValueError(f"source {source.name} discovers its customers: pass a directory")
         self._source = source
-        self._provider = provider
+        self._provider = ports.by_digest(provider)
         self._directory = directory if source.discovers else None
         self._store_wide: feed.StoreWide | None = None
         self._rng = rng or random.Random()
@@ -448,19 +448,30 @@ class Poller:
         )
 
     async def _sync(self, customer_id: str) -> CustomerSync:
-        state = await self._store.poll_state(self.name, customer_id) or PollState(False)
+        prior = await self._store.prior_poll(self.name, customer_id)
+        state = prior.state or PollState(False)
         now = self._clock()
         full = schedule.full_relist_due(self._source, state, now)
         since = None if full else now - timedelta(days=self._source.lookback_days)
-        orders = await self._provider.fetch_orders(
-            customer_id, since=since, changed_since=None if full else state.last_success_at
+        listing = await self._provider.fetch_listing(
+            customer_id,
+            since=since,
+            changed_since=None if full else state.last_success_at,
+            known=prior.digests,
         )
-        stored = await self._store.load_priors(self.name, customer_id, orders)
+        orders = listing.orders
+        stored = await self._store.load_priors(self.name, customer_id, orders) if orders else {}
         baseline = not state.baseline_done and not self._source.created_on_baseline
         result = sync.reconcile(
-            orders, stored, baseline=baseline, now=now, thresholds=self._source.stuck
+            orders,
+            stored,
+            baseline=baseline,
+            now=now,
+            thresholds=self._source.stuck,
+            digests=listing.digests,
         )
-        in_flight = schedule.still_in_flight(state.in_flight, orders, complete=full)
+        # An order listed as before is settled: only settled orders have a digest stored.
+        in_flight = schedule.still_in_flight(state.in_flight - listing.same, orders, complete=full)
         delay_s = schedule.next_delay_s(
             self._source, hot=bool(in_flight), rng=self._rng, first=not state.baseline_done
         )
@@ -476,11 +487,12 @@ class Poller:
                 next_due_at=now + timedelta(seconds=delay_s),
                 in_flight=in_flight,
             ),
+            digests=result.digests,
         )
         return CustomerSync(
             self.name,
             customer_id,
-            orders=len(orders),
+            orders=len(orders) + len(listing.same),
             events=result.events,
             records=result.records,
             stuck=result.stuck,

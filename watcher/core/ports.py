@@ -6,8 +6,8 @@ ports are plain frozen dataclasses so that every adapter can build and read them
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Sequence
-from dataclasses import dataclass
+from collections.abc import AsyncGenerator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
@@ -20,13 +20,15 @@ class Snapshot:
 
     `status_since` is when the order entered its current status (None in snapshots stored
     before it was kept); `stuck_reported` says whether order.stuck was published for the
-    time it has spent in that status (see `watcher.core.stuck`).
+    time it has spent in that status (see `watcher.core.stuck`). `digest` is the digest of
+    the vendor's JSON of a settled order (`Listing`), None for one in flight or unknown.
     """
 
     order: Order
     sequence: int
     status_since: datetime | None = None
     stuck_reported: bool = False
+    digest: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +63,31 @@ class PollState:
 
 
 @dataclass(frozen=True, slots=True)
+class PriorPoll:
+    """What a customer's poll starts from: its poll state (None before its first sync) and
+    the stored digests of its settled orders, by order id (`Listing`)."""
+
+    state: PollState | None
+    digests: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """A customer's orders as one fetch found them, against the digests it was given.
+
+    The digest of an order is a hash of the vendor's own JSON for it (`reply.digest`): the
+    same digest means the same JSON, which maps to the same order. `same` holds the ids of
+    the orders listed with the digest they were given, none of them read any further;
+    `orders` the others, mapped in full; `digests` the digest of each order in `orders`
+    that has one.
+    """
+
+    orders: list[Order]
+    same: frozenset[str] = frozenset()
+    digests: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxStats:
     backlog: int
     oldest_created_at: datetime | None
@@ -79,6 +106,51 @@ class Provider(Protocol):
     async def fetch_orders(
         self, customer_id: str, *, since: datetime | None, changed_since: datetime | None = None
     ) -> list[Order]: ...
+
+
+@runtime_checkable
+class ListsByDigest(Protocol):
+    """A `Provider` that recognises an order listed exactly as before from the vendor's JSON,
+    before mapping it (the fast path of an unchanged order).
+
+    `known` maps order ids to digests; an order listed with its digest there is only named
+    in `Listing.same`. Otherwise this is `Provider.fetch_orders`, errors included.
+    """
+
+    async def fetch_listing(
+        self,
+        customer_id: str,
+        *,
+        since: datetime | None,
+        changed_since: datetime | None,
+        known: Mapping[str, str],
+    ) -> Listing: ...
+
+
+def by_digest(provider: Provider) -> ListsByDigest:
+    """`provider` itself when it recognises orders by digest; else one that lists through its
+    `fetch_orders` and maps every order. Asked once, not per fetch."""
+    if isinstance(provider, ListsByDigest):
+        return provider
+    return _AllMapped(provider)
+
+
+@dataclass(frozen=True, slots=True)
+class _AllMapped:
+    provider: Provider
+
+    async def fetch_listing(
+        self,
+        customer_id: str,
+        *,
+        since: datetime | None,
+        changed_since: datetime | None,
+        known: Mapping[str, str],
+    ) -> Listing:
+        orders = await self.provider.fetch_orders(
+            customer_id, since=since, changed_since=changed_since
+        )
+        return Listing(orders)
 
 
 @runtime_checkable
@@ -105,6 +177,10 @@ class StoreFeed(Protocol):
 
 class SnapshotStore(Protocol):
     async def poll_state(self, source: str, customer_id: str) -> PollState | None: ...
+
+    async def prior_poll(self, source: str, customer_id: str) -> PriorPoll:
+        """The customer's poll state and its settled orders' digests, read together."""
+        ...
 
     async def poll_states(self, source: str) -> dict[str, PollState]:
         """Every customer's poll state of `source`, by customer id (the schedules)."""
@@ -141,11 +217,13 @@ class SnapshotStore(Protocol):
         snapshots: Sequence[Snapshot],
         events: Sequence[OutboxRecord],
         state: PollState,
+        digests: Mapping[str, str] | None = None,
     ) -> None:
         """Write the new snapshots, their events and the poll state in ONE transaction.
 
         Events whose id is already in the outbox are ignored, so a repeated sync after a
-        crash cannot enqueue an event twice.
+        crash cannot enqueue an event twice. `digests` are new digests of stored orders whose
+        snapshots are not rewritten (`Snapshot.digest`), recorded in the same transaction.
         """
         ...
 

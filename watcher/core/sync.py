@@ -14,6 +14,14 @@ status (normalised or raw) starts a new episode; other changes do not.
 
 Orders missing from a fetch are left alone: a vendor's window or listing lag is not a
 removal, and DESIGN.md has no event for one.
+
+A settled order (not in flight) is stored with the digest of the vendor's JSON it was read
+from, when the fetch gave one (`ports.Listing`): the next listing of the same JSON names it
+without mapping it, and it is not reconciled at all. That is safe because a settled order
+cannot become stuck (only a status not terminal has a threshold) and the same JSON maps to
+the same order. An order in flight is stored with no digest, so it is judged at every poll.
+An unchanged settled order whose digest is new gets it recorded (`Result.digests`) without
+its snapshot being written again.
 """
 
 from __future__ import annotations
@@ -28,6 +36,7 @@ from watcher.core.models import Order
 from watcher.core.ports import OutboxRecord, Snapshot
 
 NO_THRESHOLDS: Mapping[str, float] = MappingProxyType({})
+NO_DIGESTS: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,13 +44,15 @@ class Result:
     """What one sync writes, and what it found.
 
     `stuck` holds every fetched order past its threshold now, reported in this sync or an
-    earlier one: the input of the stuck-orders gauge.
+    earlier one: the input of the stuck-orders gauge. `digests` are the new digests of
+    settled orders whose snapshots are not written again.
     """
 
     snapshots: list[Snapshot] = field(default_factory=list)
     events: list[events.OrderEvent] = field(default_factory=list)
     records: list[OutboxRecord] = field(default_factory=list)
     stuck: list[Order] = field(default_factory=list)
+    digests: dict[str, str] = field(default_factory=dict)
 
 
 def reconcile(
@@ -51,22 +62,27 @@ def reconcile(
     baseline: bool,
     now: datetime,
     thresholds: Mapping[str, float] = NO_THRESHOLDS,
+    digests: Mapping[str, str] = NO_DIGESTS,
 ) -> Result:
     """New snapshots and outbox records for `orders` against `stored`.
 
     `baseline` is true during the source's first successful sync of this customer, when
     orders already on the vendor's side are recorded without an order.created each; orders
     already stuck then are still reported, once. `thresholds` are the source's stuck
-    thresholds in seconds, by raw or normalised status.
+    thresholds in seconds, by raw or normalised status. `digests` are the digests of the
+    fetched orders' vendor JSON, by order id (see the module docstring).
     """
     result = Result()
     for order in orders:
         prior = stored.get(order.order_id)
         verdict = stuck.judge(order, prior, thresholds=thresholds, now=now)
-        snapshot, found = _step(order, prior, verdict, baseline=baseline)
+        digest = None if order.in_flight else digests.get(order.order_id)
+        snapshot, found = _step(order, prior, verdict, baseline=baseline, digest=digest)
         if verdict.stuck:
             result.stuck.append(order)
         if snapshot is None:
+            if digest is not None:
+                result.digests[order.order_id] = digest
             continue
         result.snapshots.append(snapshot)
         result.events.extend(found)
@@ -75,7 +91,12 @@ def reconcile(
 
 
 def _step(
-    order: Order, prior: Snapshot | None, verdict: stuck.Verdict, *, baseline: bool
+    order: Order,
+    prior: Snapshot | None,
+    verdict: stuck.Verdict,
+    *,
+    baseline: bool,
+    digest: str | None,
 ) -> tuple[Snapshot | None, list[events.OrderEvent]]:
     """The snapshot to write (None: nothing to write) and the events it raises."""
     sequence = 1 if prior is None else prior.sequence + 1
@@ -91,6 +112,7 @@ def _step(
         sequence=sequence,
         status_since=verdict.since,
         stuck_reported=verdict.reported,
+        digest=digest,
     )
     if prior is not None and not found and _same_episode_state(prior, snapshot):
         return None, []

@@ -28,9 +28,10 @@ from enum import StrEnum
 from typing import TypeVar
 
 from watcher import logs
+from watcher.core import ports
 from watcher.core.errors import PermanentProviderError, TransientProviderError, WaitingError
 from watcher.core.models import Order
-from watcher.core.ports import CustomerDirectory, Provider, StoreFeed
+from watcher.core.ports import CustomerDirectory, Listing, Provider, StoreFeed
 
 log = logging.getLogger(__name__)
 Clock = Callable[[], float]
@@ -229,6 +230,7 @@ class Guarded:
 
     def __init__(self, provider: Provider, breaker: CircuitBreaker) -> None:
         self._provider = provider
+        self._lister = ports.by_digest(provider)
         self.breaker = breaker
 
     async def fetch_orders(
@@ -237,6 +239,22 @@ class Guarded:
         return await self._through_breaker(
             lambda: self._provider.fetch_orders(
                 customer_id, since=since, changed_since=changed_since
+            )
+        )
+
+    async def fetch_listing(
+        self,
+        customer_id: str,
+        *,
+        since: datetime | None,
+        changed_since: datetime | None,
+        known: Mapping[str, str],
+    ) -> Listing:
+        """The adapter's listing against `known` digests (every order mapped when it cannot
+        recognise one), through the breaker."""
+        return await self._through_breaker(
+            lambda: self._lister.fetch_listing(
+                customer_id, since=since, changed_since=changed_since, known=known
             )
         )
 

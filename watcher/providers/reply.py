@@ -5,10 +5,14 @@ ignored, and a validation error never quotes the reply's values (they may hold t
 secrets). `decode_json` and `validate` turn an unreadable reply into a MalformedReplyError
 that names what is wrong (locations and reasons only); the client retries those like any
 transient failure.
+
+`digest` hashes the decoded JSON of one order as the vendor sent it (`ports.Listing`):
+adapters compare it with the stored one before validating and mapping the order at all.
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -55,17 +59,26 @@ def decode_json(reply: Reply, *, what: str) -> Any:
         ) from exc
 
 
-def validate(model: type[M], document: Any, *, what: str) -> M:
-    """`document` as a `model`, or MalformedReplyError naming the fields that are wrong."""
+def digest(document: Any) -> str:
+    """A digest of decoded JSON (BLAKE2b, 128 bits, hex), the same for the same JSON whatever
+    the order of its keys. It is not the essence's fingerprint: any change the vendor makes
+    to the document changes it, events or not."""
+    data = orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def validate(model: type[M], document: Any, *, what: str, at: str = "") -> M:
+    """`document` as a `model`, or MalformedReplyError naming the fields that are wrong;
+    `at` is where `document` sits in the reply (`items.3`), put before their locations."""
     try:
         return model.model_validate(document)
     except pydantic.ValidationError as exc:
-        problems = "; ".join(_problem(error) for error in exc.errors()[:_PROBLEMS_QUOTED])
+        problems = "; ".join(_problem(error, at) for error in exc.errors()[:_PROBLEMS_QUOTED])
         extra = exc.error_count() - _PROBLEMS_QUOTED
         more = f" (+{extra} more)" if extra > 0 else ""
         raise MalformedReplyError(f"{what}: unexpected reply shape: {problems}{more}") from exc
 
 
-def _problem(error: ErrorDetails) -> str:
-    location = ".".join(str(part) for part in error["loc"]) or "(document)"
+def _problem(error: ErrorDetails, at: str) -> str:
+    location = ".".join(str(part) for part in (*filter(None, [at]), *error["loc"])) or "(document)"
     return f"{location}: {error['msg']}"

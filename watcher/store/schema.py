@@ -14,6 +14,8 @@ released: a change to the schema is a new step at the end.
     4  snapshots.fingerprint: the digest of the stored order's essence
        (`essence.fingerprint`); NULL in rows written before it, filled in when such a row
        is next read
+    5  snapshots.digest: the digest of the vendor's JSON of a settled order
+       (`ports.Listing`), NULL for an order in flight and in rows written before it
 """
 
 from __future__ import annotations
@@ -50,25 +52,30 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (source, customer_id)) STRICT""",
     ),
     ("ALTER TABLE snapshots ADD COLUMN fingerprint TEXT",),
+    ("ALTER TABLE snapshots ADD COLUMN digest TEXT",),
 )
 VERSION = len(MIGRATIONS)
 
 UPSERT_SNAPSHOT = """
     INSERT INTO snapshots (
         source, customer_id, order_id, sequence, body, updated_at, status_since, stuck_reported,
-        fingerprint
+        fingerprint, digest
     )
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (source, order_id) DO UPDATE SET customer_id = excluded.customer_id,
         sequence = excluded.sequence, body = excluded.body, updated_at = excluded.updated_at,
         status_since = excluded.status_since, stuck_reported = excluded.stuck_reported,
-        fingerprint = excluded.fingerprint"""
+        fingerprint = excluded.fingerprint, digest = excluded.digest"""
 SELECT_SNAPSHOTS = """
-    SELECT order_id, sequence, body, status_since, stuck_reported FROM snapshots
+    SELECT order_id, sequence, body, status_since, stuck_reported, digest FROM snapshots
     WHERE source = ? AND customer_id = ? AND order_id IN ({marks})"""
 SELECT_PRIORS = """
     SELECT order_id, sequence, status_since, stuck_reported, fingerprint FROM snapshots
     WHERE source = ? AND customer_id = ? AND order_id IN ({marks})"""
+SELECT_DIGESTS = """
+    SELECT order_id, digest FROM snapshots
+    WHERE source = ? AND customer_id = ? AND digest IS NOT NULL"""
+SET_DIGEST = "UPDATE snapshots SET digest = ? WHERE source = ? AND order_id = ?"
 FILL_FINGERPRINT = """
     UPDATE snapshots SET fingerprint = ?
     WHERE source = ? AND order_id = ? AND fingerprint IS NULL"""

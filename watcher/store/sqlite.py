@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, overload
@@ -35,7 +35,7 @@ import orjson
 from watcher.core import essence
 from watcher.core.errors import ConfigError, StoreError
 from watcher.core.models import Order
-from watcher.core.ports import OutboxRecord, OutboxStats, PollState, Snapshot
+from watcher.core.ports import OutboxRecord, OutboxStats, PollState, PriorPoll, Snapshot
 from watcher.store import codec, schema, sqlite_connection
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,15 @@ class SqliteStore:
             rows = await db.execute_fetchall(schema.SELECT_STATE, (source, customer_id))
         return next((_poll_state(*row) for row in rows), None)
 
+    async def prior_poll(self, source: str, customer_id: str) -> PriorPoll:
+        async with self._connection("read the poll state") as db:
+            states = await db.execute_fetchall(schema.SELECT_STATE, (source, customer_id))
+            digests = await db.execute_fetchall(schema.SELECT_DIGESTS, (source, customer_id))
+        return PriorPoll(
+            state=next((_poll_state(*row) for row in states), None),
+            digests={row[0]: row[1] for row in digests},
+        )
+
     async def poll_states(self, source: str) -> dict[str, PollState]:
         async with self._connection("read the schedules") as db:
             rows = await db.execute_fetchall(schema.SELECT_STATES, (source,))
@@ -127,7 +136,7 @@ class SqliteStore:
             for chunk in _chunks(list(dict.fromkeys(order_ids))):
                 sql = schema.SELECT_SNAPSHOTS.format(marks=_marks(len(chunk)))
                 rows.extend(await db.execute_fetchall(sql, (source, customer_id, *chunk)))
-        return {row[0]: _snapshot(*row) for row in rows}
+        return {row[0]: _snapshot(row) for row in rows}
 
     async def load_priors(
         self, source: str, customer_id: str, orders: Sequence[Order]
@@ -180,13 +189,15 @@ class SqliteStore:
         snapshots: Sequence[Snapshot],
         events: Sequence[OutboxRecord],
         state: PollState,
+        digests: Mapping[str, str] | None = None,
     ) -> None:
         updated_at = _to_text(self._clock())
         snapshot_rows = [_snapshot_row(source, customer_id, s, updated_at) for s in snapshots]
         event_rows = [_event_row(event) for event in events]
+        digest_rows = [(digest, source, order_id) for order_id, digest in (digests or {}).items()]
         state_row = (source, customer_id, *_state_values(state))
         async with self._connection(f"commit the sync of {source}/{customer_id}") as db:
-            if not snapshot_rows and not event_rows:
+            if not snapshot_rows and not event_rows and not digest_rows:
                 await db.execute(schema.UPSERT_STATE, state_row)  # one statement is atomic alone
                 return
             async with sqlite_connection.transaction(db):
@@ -194,6 +205,8 @@ class SqliteStore:
                     await db.executemany(schema.UPSERT_SNAPSHOT, snapshot_rows)
                 if event_rows:
                     await db.executemany(schema.INSERT_EVENT, event_rows)
+                if digest_rows:
+                    await db.executemany(schema.SET_DIGEST, digest_rows)
                 await db.execute(schema.UPSERT_STATE, state_row)
 
     async def pending(self, limit: int) -> list[OutboxRecord]:
@@ -279,17 +292,19 @@ def _snapshot_row(
         _to_text(snapshot.status_since),
         int(snapshot.stuck_reported),
         essence.fingerprint(order),
+        snapshot.digest,
     )
 
 
-def _snapshot(
-    order_id: str, sequence: int, body: bytes, status_since: str | None, stuck_reported: int
-) -> Snapshot:
+def _snapshot(row: Sequence[Any]) -> Snapshot:
+    """A `SELECT_SNAPSHOTS` row as a snapshot."""
+    order_id, sequence, body, status_since, stuck_reported, digest = row
     return Snapshot(
         order=codec.decode(body, order_id=order_id),
         sequence=sequence,
         status_since=_from_text(status_since),
         stuck_reported=bool(stuck_reported),
+        digest=digest,
     )
 
 

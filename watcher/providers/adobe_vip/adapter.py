@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -30,6 +30,7 @@ from urllib.parse import quote, urlencode, urlsplit
 from watcher import vendors
 from watcher.core.errors import ConfigError, MalformedReplyError
 from watcher.core.models import Order
+from watcher.core.ports import Listing
 from watcher.providers.adobe_vip import mapping, replies
 from watcher.providers.client import Dialect, VendorClient
 from watcher.providers.reply import validate
@@ -82,23 +83,47 @@ class AdobeVip:
 
         Adobe cannot filter by update time, so `changed_since` is not used.
         """
+        listing = await self.fetch_listing(
+            customer_id, since=since, changed_since=changed_since, known={}
+        )
+        return listing.orders
+
+    async def fetch_listing(
+        self,
+        customer_id: str,
+        *,
+        since: datetime | None,
+        changed_since: datetime | None,
+        known: Mapping[str, str],
+    ) -> Listing:
+        """`fetch_orders`, with the orders listed with their `known` digest left unmapped."""
         url: str | None = self._first_url(customer_id, since=since)
         visited: set[str] = set()
         orders: dict[str, Order] = {}
+        same: set[str] = set()
+        digests: dict[str, str] = {}
         while url is not None:
             visited.add(url)
-            page = await self._page(customer_id, url)
+            page = await self._page(customer_id, url, known=known)
             for order in page.orders:
-                orders.setdefault(order.order_id, order)
+                if order.order_id not in same:
+                    orders.setdefault(order.order_id, order)
+            same.update(order_id for order_id in page.same if order_id not in orders)
+            digests = page.digests | digests  # the first seen of an order is kept
             url = self._next_url(page.next_uri, visited=visited, what=self._what(customer_id, url))
         log.debug(
-            "%s customer %s: %d orders in %d pages",
+            "%s customer %s: %d orders (%d as before) in %d pages",
             self._source.name,
             customer_id,
-            len(orders),
+            len(orders) + len(same),
+            len(same),
             len(visited),
         )
-        return list(orders.values())
+        return Listing(
+            list(orders.values()),
+            same=frozenset(same),
+            digests={order_id: digests[order_id] for order_id in orders},
+        )
 
     async def list_customers(self) -> list[str]:
         """Every customer of the reseller, page by page, or a ProviderError and nothing."""
@@ -149,10 +174,10 @@ class AdobeVip:
             )
         return url
 
-    async def _page(self, customer_id: str, url: str) -> mapping.Page:
+    async def _page(self, customer_id: str, url: str, *, known: Mapping[str, str]) -> mapping.Page:
         def parse(document: Any, *, what: str) -> mapping.Page:
             return mapping.parse_page(
-                document, source=self._source.name, customer_id=customer_id, what=what
+                document, source=self._source.name, customer_id=customer_id, what=what, known=known
             )
 
         what = self._what(customer_id, url)

@@ -8,17 +8,21 @@ Order and line `status` is a 4-digit string:
 A line's provisioning: 1008 -> cancelled, a failure code -> failed, a subscriptionId ->
 provisioned, otherwise pending; its raw value is the subscriptionId. PREVIEW* orders are
 quotes Adobe never persists and are skipped.
+
+An order's digest (`reply.digest`) is that of its item in the listing: when `known` gives
+an order that digest, the item is not validated or mapped, only named in `Page.same`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from watcher.core.models import LineItem, Order, OrderStatus, Provisioning
 from watcher.providers.adobe_vip import replies
-from watcher.providers.reply import validate
+from watcher.providers.reply import digest, validate
 
 PROVIDER = "adobe_vip"
 FULL_RELIST_START = datetime(2000, 1, 1, tzinfo=UTC)
@@ -32,10 +36,13 @@ _STATUSES = {
 
 @dataclass(frozen=True, slots=True)
 class Page:
-    """One listing page: its orders (previews skipped) and the next page's URI, if any."""
+    """One listing page: its orders (previews skipped) and the next page's URI, if any;
+    `same` names the orders listed with their known digest, `digests` those of `orders`."""
 
     orders: list[Order]
     next_uri: str | None
+    same: list[str] = field(default_factory=list)
+    digests: dict[str, str] = field(default_factory=dict)
 
 
 def status(raw: str) -> OrderStatus:
@@ -53,15 +60,28 @@ def provisioning(status_raw: str, subscription_id: str) -> Provisioning:
     return Provisioning.PROVISIONED if subscription_id else Provisioning.PENDING
 
 
-def parse_page(document: Any, *, source: str, customer_id: str, what: str) -> Page:
-    """A decoded listing reply as canonical orders, or MalformedReplyError."""
+def parse_page(
+    document: Any,
+    *,
+    source: str,
+    customer_id: str,
+    what: str,
+    known: Mapping[str, str] | None = None,
+) -> Page:
+    """A decoded listing reply as canonical orders, or MalformedReplyError. An item whose
+    digest `known` gives its order id is only named in `same` (see the module docstring)."""
     page = validate(replies.OrderPage, document, what=what)
-    orders = [
-        to_order(item, source=source, customer_id=customer_id)
-        for item in page.items
-        if not item.order_type.upper().startswith("PREVIEW")
-    ]
-    return Page(orders=orders, next_uri=page.links.next.uri if page.links.next else None)
+    found = Page(orders=[], next_uri=page.links.next.uri if page.links.next else None)
+    for index, raw in enumerate(page.items):
+        raw_digest = digest(raw)
+        if known and known.get(str(raw.get("orderId"))) == raw_digest:
+            found.same.append(str(raw["orderId"]))
+            continue
+        item = validate(replies.VendorOrder, raw, what=what, at=f"items.{index}")
+        if not item.order_type.upper().startswith("PREVIEW"):
+            found.orders.append(to_order(item, source=source, customer_id=customer_id))
+            found.digests[item.order_id] = raw_digest
+    return found
 
 
 def to_order(item: replies.VendorOrder, *, source: str, customer_id: str) -> Order:

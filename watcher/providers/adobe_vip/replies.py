@@ -13,6 +13,7 @@ pages: either is read. A customer has `customerId`.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import Field, model_validator
 
@@ -45,7 +46,10 @@ class Links(CamelCaseReply):
 
 
 class OrderPage(CamelCaseReply):
-    items: list[VendorOrder]
+    """A listing page whose orders are left as the vendor's JSON objects, to be digested
+    before they are validated one by one (`VendorOrder`)."""
+
+    items: list[dict[str, Any]]
     links: Links = Field(default_factory=Links)
 
 

@@ -1,0 +1,246 @@
+"""The fast path of an unchanged order: a settled order listed exactly as before.
+
+A settled order is stored with the digest of the vendor's JSON it was read from; the next
+listing of the same JSON names it in `Listing.same`, unmapped, and the sync leaves it alone.
+Over the Adobe simulator (sockets), the SQLite store and the real adapter: which orders get
+a digest (settled ones only), which a listing recognises, that any change of the vendor's
+JSON takes the full path again (an event when the essence changed, a new digest and no
+event when it did not), and that an order in flight is still judged for being stuck. The
+property at the end holds the digest to the full diff over generated Adobe items: a change
+that raises an event always changes the digest.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests.plugins.simulator import AdobeSimulator, SimAdmin
+from tests.poller_cases import CUSTOMER, CUSTOMER_ORDERS, SOURCE, Rig, kinds, opened_rig
+from watcher.core import classify
+from watcher.core.ports import ListsByDigest
+from watcher.providers import reply
+from watcher.providers.adobe_vip import mapping
+
+OPEN = {"5120000001", "5120000002"}  # "1002" in the simulator's seed; the rest are "1000"
+SETTLED = set(CUSTOMER_ORDERS) - OPEN
+
+
+@pytest.fixture
+async def rig(adobe_sim: AdobeSimulator, sim_admin: SimAdmin, tmp_path: Path) -> AsyncIterator[Rig]:
+    async with opened_rig(adobe_sim, sim_admin, tmp_path) as opened:
+        yield opened
+
+
+async def digests(rig: Rig) -> dict[str, str]:
+    return dict((await rig.store.prior_poll(SOURCE, CUSTOMER)).digests)
+
+
+async def test_the_baseline_stores_a_digest_for_settled_orders_only(rig: Rig) -> None:
+    await rig.poller().sync_customer(CUSTOMER)
+
+    assert set(await digests(rig)) == SETTLED
+
+
+async def test_a_listing_names_the_orders_listed_as_before_and_maps_the_others(rig: Rig) -> None:
+    await rig.poller().sync_customer(CUSTOMER)
+    adapter = rig.adapter(rig.source())
+    assert isinstance(adapter, ListsByDigest)
+
+    listing = await adapter.fetch_listing(
+        CUSTOMER, since=None, changed_since=None, known=await digests(rig)
+    )
+
+    assert listing.same == SETTLED
+    assert {order.order_id for order in listing.orders} == OPEN
+    assert set(listing.digests) == OPEN
+
+
+async def test_a_settled_order_listed_as_before_raises_nothing_and_writes_nothing(
+    rig: Rig,
+) -> None:
+    poller = rig.poller()
+    await poller.sync_customer(CUSTOMER)
+    before = await rig.store.load_snapshots(SOURCE, CUSTOMER, CUSTOMER_ORDERS)
+    rig.clock.advance(60)
+
+    result = await poller.sync_customer(CUSTOMER)
+
+    assert result.error is None
+    assert result.orders == len(CUSTOMER_ORDERS)
+    assert result.events == []
+    assert await rig.store.load_snapshots(SOURCE, CUSTOMER, CUSTOMER_ORDERS) == before
+
+
+async def test_a_change_to_a_settled_order_takes_the_full_path_and_gets_a_new_digest(
+    rig: Rig,
+) -> None:
+    poller = rig.poller()
+    await poller.sync_customer(CUSTOMER)
+    first = await digests(rig)
+    await rig.admin.patch_order(
+        CUSTOMER, "5120000003", {"lineItems": [{"extLineItemNumber": 1, "quantity": 9}]}
+    )
+    rig.clock.advance(60)
+
+    changed = await poller.sync_customer(CUSTOMER)
+    rig.clock.advance(60)
+    again = await poller.sync_customer(CUSTOMER)
+
+    assert kinds(changed) == [("order.line_item.quantity_changed", "5120000003", "1")]
+    assert (await digests(rig))["5120000003"] != first["5120000003"]
+    assert again.events == []
+    assert (await rig.store.load_snapshots(SOURCE, CUSTOMER, ["5120000003"]))[
+        "5120000003"
+    ].sequence == 2
+
+
+async def test_a_change_outside_the_essence_records_a_new_digest_and_no_event(rig: Rig) -> None:
+    poller = rig.poller()
+    await poller.sync_customer(CUSTOMER)
+    first = await digests(rig)
+    await rig.admin.patch_order(CUSTOMER, "5120000004", {"externalReferenceId": "PO-77"})
+    rig.clock.advance(60)
+
+    result = await poller.sync_customer(CUSTOMER)
+    adapter = rig.adapter(rig.source())
+    assert isinstance(adapter, ListsByDigest)
+    listing = await adapter.fetch_listing(
+        CUSTOMER, since=None, changed_since=None, known=await digests(rig)
+    )
+
+    assert result.events == []
+    assert (await digests(rig))["5120000004"] != first["5120000004"]
+    assert listing.same == SETTLED
+    stored = await rig.store.load_snapshots(SOURCE, CUSTOMER, ["5120000004"])
+    assert stored["5120000004"].sequence == 1
+
+
+async def test_an_order_that_settles_gets_a_digest_and_its_events(rig: Rig) -> None:
+    poller = rig.poller()
+    await poller.sync_customer(CUSTOMER)
+    lines = [
+        {"extLineItemNumber": 1, "status": "1000", "subscriptionId": "sub-0001"},
+        {"extLineItemNumber": 2, "status": "1000", "subscriptionId": "sub-0002"},
+    ]
+    await rig.admin.patch_order(CUSTOMER, "5120000001", {"status": "1000", "lineItems": lines})
+    rig.clock.advance(60)
+
+    result = await poller.sync_customer(CUSTOMER)
+
+    state = await rig.store.poll_state(SOURCE, CUSTOMER)
+    assert ("order.status_changed", "5120000001", None) in kinds(result)
+    assert set(await digests(rig)) == SETTLED | {"5120000001"}
+    assert state is not None
+    assert state.in_flight == {"5120000002"}
+
+
+async def test_an_unchanged_order_in_flight_is_still_judged_stuck(rig: Rig) -> None:
+    poller = rig.poller(stuck={"pending": 40 * 86_400.0})  # seeded up to 20 days ago
+    baseline = await poller.sync_customer(CUSTOMER)
+    rig.clock.advance(60 * 86_400)
+
+    result = await poller.sync_customer(CUSTOMER)
+
+    stuck = sorted(event.order_id for event in result.events if event.type == "order.stuck")
+    assert baseline.events == []
+    assert stuck == sorted(OPEN)
+
+
+STATUSES = st.sampled_from(["1000", "1002", "1004", "1008", "1020", "9999", " 1000"])
+TEXT = st.text(alphabet="abcXYZ019-", max_size=6)
+
+
+@st.composite
+def adobe_items(draw: st.DrawFn) -> dict[str, Any]:
+    """An Adobe order as the listing gives it, with a field the watcher does not read."""
+    numbers = draw(st.lists(st.integers(1, 6), unique=True, max_size=3))
+    return {
+        "orderId": draw(st.sampled_from(["5120000001", "5120000002"])),
+        "orderType": draw(st.sampled_from(["NEW", "RENEWAL"])),
+        "status": draw(STATUSES),
+        "creationDate": draw(st.sampled_from(["2026-11-01T10:00:00Z", "2026-11-02T10:00:00Z"])),
+        "externalReferenceId": draw(st.none() | TEXT),
+        "currencyCode": draw(st.sampled_from(["USD", "EUR"])),
+        "lineItems": [
+            {
+                "extLineItemNumber": number,
+                "offerId": draw(st.sampled_from(["65304921CA01A12", "65322651CA01A12"])),
+                "quantity": draw(st.integers(1, 3)),
+                "status": draw(STATUSES),
+                "subscriptionId": draw(st.sampled_from(["", "sub-1", "sub-2", None])),
+            }
+            for number in numbers
+        ],
+    }
+
+
+@st.composite
+def item_pairs(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Two items: independent, or the first with one field (of the order or a line) redrawn."""
+    first, other = draw(adobe_items()), draw(adobe_items())
+    if draw(st.booleans()):
+        return first, other
+    second = copy.deepcopy(first)
+    if second["lineItems"] and other["lineItems"] and draw(st.booleans()):
+        field = draw(st.sampled_from(sorted(other["lineItems"][0])))
+        second["lineItems"][0][field] = other["lineItems"][0][field]
+    else:
+        field = draw(st.sampled_from(sorted(first)))
+        second[field] = other[field]
+    return first, second
+
+
+def mapped(item: dict[str, Any]) -> Any:
+    page = mapping.parse_page(
+        {"items": [item], "links": {}}, source=SOURCE, customer_id=CUSTOMER, what="test"
+    )
+    return page.orders[0]
+
+
+@settings(max_examples=400, deadline=None)
+@given(item_pairs())
+def test_a_change_that_raises_an_event_always_changes_the_digest(
+    pair: tuple[dict[str, Any], dict[str, Any]],
+) -> None:
+    before, after = pair
+    loud = classify.changes(mapped(before), mapped(after), sequence=2, baseline=False) != []
+
+    if loud:
+        assert reply.digest(before) != reply.digest(after)
+    if reply.digest(before) == reply.digest(after):
+        assert mapped(before) == mapped(after)
+
+
+@settings(max_examples=100, deadline=None)
+@given(adobe_items())
+def test_the_digest_of_an_item_does_not_depend_on_the_order_of_its_keys(
+    item: dict[str, Any],
+) -> None:
+    shuffled = dict(reversed(list(item.items())))
+    shuffled["lineItems"] = [dict(reversed(list(line.items()))) for line in item["lineItems"]]
+
+    assert reply.digest(shuffled) == reply.digest(item)
+
+
+def test_a_listed_item_with_its_known_digest_is_named_and_not_read() -> None:
+    item = {"orderId": "5120000003", "status": "1000", "lineItems": []}
+    broken = {"orderId": "5120000004", "status": 1000}  # not a valid order: status is a number
+    known = {"5120000003": reply.digest(item), "5120000004": reply.digest(broken)}
+
+    page = mapping.parse_page(
+        {"items": [item, broken], "links": {}},
+        source=SOURCE,
+        customer_id=CUSTOMER,
+        what="test",
+        known=known,
+    )
+
+    assert page.same == ["5120000003", "5120000004"]
+    assert page.orders == []
