@@ -1,8 +1,9 @@
 """What only the SQLite store does: its URL forms, file and directory handling, WAL mode,
 the schema version and its migrations (a version 1 database upgraded in place, its rows
 kept), the translation of sqlite3 errors, the `updated_at`
-clock, the outbox's partial index, and pruning after the retention period as events are
-marked published. The shared behaviour is in test_store_contract.py.
+clock, the outbox's partial index, pruning after the retention period as events are
+marked published, and its thread's operations (whole or not at all when their caller is
+cancelled). The shared behaviour is in test_store_contract.py.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from tests.orders import CUSTOMER_ID, SOURCE, order
 from watcher.core import essence
 from watcher.core.errors import ConfigError, StoreError
 from watcher.core.ports import OutboxRecord, PollState, Snapshot
-from watcher.store import codec, open_store, opened, schema, sqlite
+from watcher.store import codec, open_store, opened, schema, sqlite, sqlite_connection
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -309,8 +310,8 @@ async def test_stores_opening_a_new_file_at_the_same_moment_all_open(tmp_path: P
 def test_an_open_cut_short_finishes_inside_the_event_loop(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Ctrl-C while the store opens: the connection is opened and closed before the
-    cancellation goes on, so aiosqlite's worker never reports to a loop already closed."""
+    """Ctrl-C while the store opens: the store's thread finishes opening the connection and
+    closes it, and never reports to the event loop, closed by then."""
     entered, release = threading.Event(), threading.Event()
     connect = sqlite3.connect
 
@@ -337,3 +338,48 @@ def test_an_open_cut_short_finishes_inside_the_event_loop(
         worker.join(5)
 
     assert [report.exc_value for report in reports] == []
+
+
+async def test_an_operation_runs_whole_or_not_at_all_when_its_caller_is_cancelled(
+    tmp_path: Path,
+) -> None:
+    """The store's thread runs one operation at a time: one cancelled while it waits never
+    starts; one cancelled once started still commits, transaction and all."""
+    path = str(tmp_path / "order-watcher.db")
+    worker = await sqlite_connection.Worker.open(path)
+    started, release = threading.Event(), threading.Event()
+
+    def held(db: sqlite3.Connection) -> None:
+        with sqlite_connection.transaction(db):
+            db.execute("INSERT INTO customers VALUES ('s', 'held', 1)")
+            started.set()
+            release.wait(5)
+
+    def queued(db: sqlite3.Connection) -> None:
+        db.execute("INSERT INTO customers VALUES ('s', 'queued', 1)")
+
+    try:
+        running = asyncio.create_task(worker.run("hold", held))
+        await asyncio.to_thread(started.wait, 5)
+        waiting = asyncio.create_task(worker.run("queue", queued))
+        await asyncio.sleep(0)
+        running.cancel()
+        waiting.cancel()
+        await asyncio.sleep(0.05)  # the cancellations reach the thread's queue
+        release.set()
+        for task in (running, waiting):
+            with pytest.raises(asyncio.CancelledError):
+                await task
+    finally:
+        await worker.close()
+
+    assert query(Path(path), "SELECT customer_id FROM customers") == [("held",)]
+
+
+async def test_a_closed_store_refuses_operations(tmp_path: Path) -> None:
+    store = await sqlite.SqliteStore.open(tmp_path / "order-watcher.db")
+    await store.close()
+    await store.close()
+
+    with pytest.raises(StoreError, match="the store is closed"):
+        await store.poll_state(SOURCE, CUSTOMER_ID)

@@ -1,10 +1,12 @@
 """The SQLite store: snapshots, poll state and the outbox in one embedded database file.
 
-One aiosqlite connection serves the process. An asyncio lock gives each operation the
-connection to itself, so a transaction never interleaves with another coroutine's statements
-and a reader never sees a sync half-written. How the connection is opened, configured
-(WAL, busy timeout) and migrated, and how its transactions and errors are handled, is
-`sqlite_connection`'s part; a sync is one of its transactions.
+One connection on a thread of its own serves the process (`sqlite_connection.Worker`).
+Each method is one operation on that thread: every statement it runs, its transaction
+included, in one hop from the event loop, and operations run one at a time, so a
+transaction never interleaves with another and a reader never sees a sync half-written.
+How the connection is opened, configured (WAL, busy timeout) and migrated, and how its
+transactions and errors are handled, is `sqlite_connection`'s part; a sync is one of its
+transactions.
 
 Layout: datetimes are ISO-8601 UTC text with microseconds, so text order is time order;
 event bodies are BLOBs; snapshots are `codec` JSON keyed by (source, order_id), since order
@@ -20,16 +22,14 @@ the cause chained.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import functools
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, overload
 
-import aiosqlite
 import orjson
 
 from watcher.core import essence
@@ -69,14 +69,12 @@ class SqliteStore:
 
     def __init__(
         self,
-        db: aiosqlite.Connection,
+        worker: sqlite_connection.Worker,
         *,
         retention_s: float = DEFAULT_RETENTION_S,
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
-        self._db = db
-        self._lock = asyncio.Lock()
-        self._closed = False
+        self._worker = worker
         self._retention = timedelta(seconds=retention_s)
         self._clock = clock
         self._pruned_at: datetime | None = None
@@ -92,85 +90,95 @@ class SqliteStore:
     ) -> SqliteStore:
         """Open (creating the file, its directories and its schema when missing), or only
         to read an existing store (`read_only`), which any write then fails on."""
-        connect = sqlite_connection.connect_read_only if read_only else sqlite_connection.connect
-        return cls(await connect(str(path)), retention_s=retention_s, clock=clock)
+        worker = sqlite_connection.Worker
+        opening = worker.open_read_only if read_only else worker.open
+        return cls(await opening(str(path)), retention_s=retention_s, clock=clock)
 
     async def poll_state(self, source: str, customer_id: str) -> PollState | None:
-        async with self._connection("read the poll state") as db:
-            rows = await db.execute_fetchall(schema.SELECT_STATE, (source, customer_id))
-        return next((_poll_state(*row) for row in rows), None)
+        def read(db: sqlite3.Connection) -> PollState | None:
+            row = db.execute(schema.SELECT_STATE, (source, customer_id)).fetchone()
+            return None if row is None else _poll_state(*row)
+
+        return await self._worker.run("read the poll state", read)
 
     async def prior_poll(self, source: str, customer_id: str) -> PriorPoll:
-        async with self._connection("read the poll state") as db:
-            states = await db.execute_fetchall(schema.SELECT_STATE, (source, customer_id))
-            digests = await db.execute_fetchall(schema.SELECT_DIGESTS, (source, customer_id))
-        return PriorPoll(
-            state=next((_poll_state(*row) for row in states), None),
-            digests={row[0]: row[1] for row in digests},
-        )
+        def read(db: sqlite3.Connection) -> PriorPoll:
+            row = db.execute(schema.SELECT_STATE, (source, customer_id)).fetchone()
+            digests = db.execute(schema.SELECT_DIGESTS, (source, customer_id)).fetchall()
+            return PriorPoll(
+                state=None if row is None else _poll_state(*row),
+                digests=dict(digests),
+            )
+
+        return await self._worker.run("read the poll state", read)
 
     async def poll_states(self, source: str) -> dict[str, PollState]:
-        async with self._connection("read the schedules") as db:
-            rows = await db.execute_fetchall(schema.SELECT_STATES, (source,))
-        return {customer_id: _poll_state(*state) for customer_id, *state in rows}
+        def read(db: sqlite3.Connection) -> dict[str, PollState]:
+            rows = db.execute(schema.SELECT_STATES, (source,))
+            return {customer_id: _poll_state(*state) for customer_id, *state in rows}
+
+        return await self._worker.run("read the schedules", read)
 
     async def known_customers(self, source: str) -> list[str]:
-        async with self._connection("read the discovered customers") as db:
-            rows = await db.execute_fetchall(schema.SELECT_CUSTOMERS, (source,))
-        return [customer_id for (customer_id,) in rows]
+        def read(db: sqlite3.Connection) -> list[str]:
+            return [
+                customer_id for (customer_id,) in db.execute(schema.SELECT_CUSTOMERS, (source,))
+            ]
+
+        return await self._worker.run("read the discovered customers", read)
 
     async def record_customers(self, source: str, customer_ids: Sequence[str]) -> None:
         rows = [(source, customer_id) for customer_id in dict.fromkeys(customer_ids)]
-        async with (
-            self._connection(f"record the customers of {source}") as db,
-            sqlite_connection.transaction(db),
-        ):
-            await db.execute(schema.UNLIST_CUSTOMERS, (source,))
-            await db.executemany(schema.LIST_CUSTOMER, rows)
+
+        def write(db: sqlite3.Connection) -> None:
+            with sqlite_connection.transaction(db):
+                db.execute(schema.UNLIST_CUSTOMERS, (source,))
+                db.executemany(schema.LIST_CUSTOMER, rows)
+
+        await self._worker.run(f"record the customers of {source}", write)
 
     async def load_snapshots(
         self, source: str, customer_id: str, order_ids: Sequence[str]
     ) -> dict[str, Snapshot]:
-        rows: list[Any] = []
-        async with self._connection("load snapshots") as db:
-            for chunk in _chunks(list(dict.fromkeys(order_ids))):
-                sql = schema.SELECT_SNAPSHOTS.format(marks=_marks(len(chunk)))
-                rows.extend(await db.execute_fetchall(sql, (source, customer_id, *chunk)))
+        ids = list(dict.fromkeys(order_ids))
+
+        def read(db: sqlite3.Connection) -> list[Any]:
+            return _rows_of(db, schema.SELECT_SNAPSHOTS, (source, customer_id), ids)
+
+        rows = await self._worker.run("load snapshots", read)
         return {row[0]: _snapshot(row) for row in rows}
 
     async def load_priors(
         self, source: str, customer_id: str, orders: Sequence[Order]
     ) -> dict[str, Snapshot]:
-        """One query of sequences, episodes and fingerprints; the bodies of the changed
-        orders only. A row stored before fingerprints is read whole and its fingerprint
-        filled in."""
+        """One query of sequences, episodes and fingerprints, then the bodies of the changed
+        orders only, in one operation. A row stored before fingerprints is read whole and its
+        fingerprint filled in."""
         fetched = {order.order_id: order for order in orders}
-        rows: list[Any] = []
-        async with self._connection("load snapshots") as db:
-            for chunk in _chunks(list(fetched)):
-                sql = schema.SELECT_PRIORS.format(marks=_marks(len(chunk)))
-                rows.extend(await db.execute_fetchall(sql, (source, customer_id, *chunk)))
-        priors: dict[str, Snapshot] = {}
-        changed: list[str] = []
-        unknown: list[str] = []
-        for order_id, sequence, status_since, stuck_reported, fingerprint in rows:
-            order = fetched[order_id]
-            if fingerprint is None:
-                unknown.append(order_id)
-            if fingerprint != essence.fingerprint(order):
-                changed.append(order_id)
-                continue
-            priors[order_id] = Snapshot(
-                order=order,
+
+        def read(db: sqlite3.Connection) -> tuple[list[Any], list[Any], set[str]]:
+            rows = _rows_of(db, schema.SELECT_PRIORS, (source, customer_id), list(fetched))
+            same: list[Any] = []
+            changed: list[Any] = []
+            for row in rows:  # (order_id, sequence, status_since, stuck_reported, fingerprint)
+                (same if row[4] == essence.fingerprint(fetched[row[0]]) else changed).append(row)
+            ids = [row[0] for row in changed]
+            bodies = _rows_of(db, schema.SELECT_SNAPSHOTS, (source, customer_id), ids)
+            return same, bodies, {row[0] for row in changed if row[4] is None}
+
+        same, bodies, unknown = await self._worker.run("load snapshots", read)
+        found = {
+            order_id: Snapshot(
+                order=fetched[order_id],
                 sequence=sequence,
                 status_since=_from_text(status_since),
                 stuck_reported=bool(stuck_reported),
             )
-        if changed:
-            stored = await self.load_snapshots(source, customer_id, changed)
-            priors |= stored
-            await self._fill_fingerprints(source, [stored[i] for i in unknown if i in stored])
-        return priors
+            for order_id, sequence, status_since, stuck_reported, _ in same
+        }
+        stored = {row[0]: _snapshot(row) for row in bodies}
+        await self._fill_fingerprints(source, [stored[i] for i in unknown if i in stored])
+        return found | stored
 
     async def _fill_fingerprints(self, source: str, snapshots: Sequence[Snapshot]) -> None:
         """Record the fingerprints of rows stored without one (derived data: one statement
@@ -178,8 +186,11 @@ class SqliteStore:
         if not snapshots:
             return
         rows = [(essence.fingerprint(s.order), source, s.order.order_id) for s in snapshots]
-        async with self._connection("fill in snapshot fingerprints") as db:
-            await db.executemany(schema.FILL_FINGERPRINT, rows)
+
+        def write(db: sqlite3.Connection) -> None:
+            db.executemany(schema.FILL_FINGERPRINT, rows)
+
+        await self._worker.run("fill in snapshot fingerprints", write)
 
     async def commit_sync(
         self,
@@ -196,58 +207,64 @@ class SqliteStore:
         event_rows = [_event_row(event) for event in events]
         digest_rows = [(digest, source, order_id) for order_id, digest in (digests or {}).items()]
         state_row = (source, customer_id, *_state_values(state))
-        async with self._connection(f"commit the sync of {source}/{customer_id}") as db:
+
+        def write(db: sqlite3.Connection) -> None:
             if not snapshot_rows and not event_rows and not digest_rows:
-                await db.execute(schema.UPSERT_STATE, state_row)  # one statement is atomic alone
+                db.execute(schema.UPSERT_STATE, state_row)  # one statement is atomic alone
                 return
-            async with sqlite_connection.transaction(db):
-                if snapshot_rows:
-                    await db.executemany(schema.UPSERT_SNAPSHOT, snapshot_rows)
-                if event_rows:
-                    await db.executemany(schema.INSERT_EVENT, event_rows)
-                if digest_rows:
-                    await db.executemany(schema.SET_DIGEST, digest_rows)
-                await db.execute(schema.UPSERT_STATE, state_row)
+            with sqlite_connection.transaction(db):
+                db.executemany(schema.UPSERT_SNAPSHOT, snapshot_rows)
+                db.executemany(schema.INSERT_EVENT, event_rows)
+                db.executemany(schema.SET_DIGEST, digest_rows)
+                db.execute(schema.UPSERT_STATE, state_row)
+
+        await self._worker.run(f"commit the sync of {source}/{customer_id}", write)
 
     async def pending(self, limit: int) -> list[OutboxRecord]:
         if limit <= 0:
             return []
-        async with self._connection("read the outbox") as db:
-            rows = await db.execute_fetchall(schema.SELECT_PENDING, (limit,))
+
+        def read(db: sqlite3.Connection) -> list[Any]:
+            return db.execute(schema.SELECT_PENDING, (limit,)).fetchall()
+
+        rows = await self._worker.run("read the outbox", read)
         return [_outbox_record(*row) for row in rows]
 
     async def mark_published(self, event_ids: Sequence[str], *, at: datetime) -> None:
         """Mark the events published; every `PRUNE_INTERVAL`, prune those past retention."""
         published_at = _to_text(at)
-        async with self._connection("mark events published") as db:
+        ids = list(event_ids)
+
+        def write(db: sqlite3.Connection) -> None:
             # Each chunk is one statement, atomic alone; marking twice changes nothing.
-            for chunk in _chunks(list(event_ids)):
+            for chunk in _chunks(ids):
                 sql = schema.MARK_PUBLISHED.format(marks=_marks(len(chunk)))
-                await db.execute(sql, (published_at, *chunk))
+                db.execute(sql, (published_at, *chunk))
+
+        await self._worker.run("mark events published", write)
         if self._pruned_at is None or at - self._pruned_at >= PRUNE_INTERVAL:
             self._pruned_at = at
             await self._prune_quietly(at - self._retention)
 
     async def stats(self) -> OutboxStats:
-        async with self._connection("read the outbox statistics") as db:
-            rows = await db.execute_fetchall(schema.STATS)
-        ((backlog, oldest),) = rows
+        def read(db: sqlite3.Connection) -> tuple[int, str | None]:
+            backlog, oldest = db.execute(schema.STATS).fetchone()
+            return backlog, oldest
+
+        backlog, oldest = await self._worker.run("read the outbox statistics", read)
         return OutboxStats(backlog=backlog, oldest_created_at=_from_text(oldest))
 
     async def prune(self, older_than: datetime) -> int:
         """Delete the events published before `older_than`; how many were deleted."""
-        async with self._connection("prune the outbox") as db:
-            cursor = await db.execute(schema.PRUNE, (_to_text(older_than),))
-        return cursor.rowcount
+
+        def write(db: sqlite3.Connection) -> int:
+            return db.execute(schema.PRUNE, (_to_text(older_than),)).rowcount
+
+        return await self._worker.run("prune the outbox", write)
 
     async def close(self) -> None:
-        """Close the connection after the operation in progress; closing twice is harmless."""
-        async with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            with sqlite_connection.translated("close"):
-                await self._db.close()
+        """Close the connection after the operations in hand; closing twice is harmless."""
+        await self._worker.close()
 
     async def _prune_quietly(self, older_than: datetime) -> None:
         # The events are marked already; a failed prune only waits for the next interval.
@@ -258,14 +275,15 @@ class SqliteStore:
         else:
             log.debug("pruned %d published events older than %s", deleted, older_than)
 
-    @contextlib.asynccontextmanager
-    async def _connection(self, action: str) -> AsyncIterator[aiosqlite.Connection]:
-        """The connection to this operation alone, its errors translated."""
-        async with self._lock:
-            if self._closed:
-                raise StoreError(f"cannot {action}: the store is closed")
-            with sqlite_connection.translated(action):
-                yield self._db
+
+def _rows_of(
+    db: sqlite3.Connection, sql: str, key: tuple[str, str], ids: Sequence[str]
+) -> list[Any]:
+    """The rows of `sql` (its `{marks}` the ids) for `ids`, a chunk of them at a time."""
+    rows: list[Any] = []
+    for chunk in _chunks(list(ids)):
+        rows += db.execute(sql.format(marks=_marks(len(chunk))), (*key, *chunk)).fetchall()
+    return rows
 
 
 def _chunks(ids: list[str]) -> Iterator[list[str]]:

@@ -1,11 +1,22 @@
-"""The SQLite store's connection: opened, configured and migrated; its transactions and errors.
+"""The SQLite store's connection: its own thread; opened, configured and migrated; its
+transactions and errors.
 
-`connect(path)` creates the file and its directories when missing, sets the pragmas and
+A `Worker` owns one sqlite3 connection and the one thread that ever touches it. The store
+hands it whole operations (`run`): a function that runs every statement it needs, its
+transaction included, and returns plain values. So an operation costs one hop between the
+event loop and that thread, however many statements it runs (a sync of many snapshots and
+events too), and the operations run one at a time in the order they were handed in: a
+transaction never interleaves with another and a reader never sees a sync half-written.
+An operation runs whole or not at all: a caller cancelled while its operation waits gets
+CancelledError and the operation is dropped, unless the thread took it up meanwhile; one
+already started still finishes, so no transaction is ever left open.
+
+`Worker.open(path)` creates the file and its directories when missing, sets the pragmas and
 brings the schema to `schema.VERSION` with the numbered migrations, recorded in
-`PRAGMA user_version`; `connect_read_only(path)` (for `order-watcher check`) changes
-nothing. Other processes on the same file (a second instance,
-`order-watcher check`) wait up to `BUSY_TIMEOUT_MS`; `transaction` opens with BEGIN
-IMMEDIATE, taking the write lock up front instead of failing later on a lock upgrade.
+`PRAGMA user_version`; `Worker.open_read_only(path)` (for `order-watcher check`) changes
+nothing. Other processes on the same file (a second instance, `order-watcher check`) wait
+up to `BUSY_TIMEOUT_MS`; `transaction` opens with BEGIN IMMEDIATE, taking the write lock up
+front instead of failing later on a lock upgrade.
 
 Durability: the file runs in WAL mode with synchronous=NORMAL. A commit appends to the
 write-ahead log without an fsync; the log is synced at each checkpoint. A killed process
@@ -25,74 +36,128 @@ import asyncio
 import contextlib
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-
-import aiosqlite
+from typing import TypeVar
 
 from watcher.core.errors import StoreError
 from watcher.store import schema
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+Operation = Callable[[sqlite3.Connection], T]
+
 MEMORY = ":memory:"
 BUSY_TIMEOUT_MS = 5_000
 WAL_RETRY_MS = 50
 
 
-async def connect(path: str) -> aiosqlite.Connection:
-    if path != MEMORY:
-        _make_parent(Path(path))
+class Worker:
+    """One sqlite3 connection on its own thread (see the module docstring)."""
+
+    def __init__(self, executor: ThreadPoolExecutor, db: sqlite3.Connection) -> None:
+        self._executor = executor
+        self._db = db
+        self._closed = False
+
+    @classmethod
+    async def open(cls, path: str) -> Worker:
+        """The store at `path`, created and migrated as needed."""
+        if path != MEMORY:
+            _make_parent(Path(path))
+        return await cls._started(lambda: _connect(path))
+
+    @classmethod
+    async def open_read_only(cls, path: str) -> Worker:
+        """An existing store, to read it, creating, migrating and writing nothing.
+
+        A missing file is a StoreError saying so. With no write-ahead log beside the file,
+        no process has it open, so it is read as immutable: SQLite then leaves no -wal or
+        -shm file behind. With one, the service is running and those files are there
+        already.
+        """
+        uri = _read_only_uri(path)
+        return await cls._started(lambda: _connect_read_only(path, uri))
+
+    @classmethod
+    async def _started(cls, connect: Callable[[], sqlite3.Connection]) -> Worker:
+        """A worker whose thread has opened its connection with `connect`. Cancelled or
+        failed meanwhile, the thread still finishes opening and then closes it."""
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
+        opening = executor.submit(connect)
+        try:
+            db = await asyncio.wrap_future(opening)
+        except BaseException:
+            executor.submit(_close_opened, opening)
+            executor.shutdown(wait=False)
+            raise
+        return cls(executor, db)
+
+    async def run(self, action: str, operation: Operation[T]) -> T:
+        """`operation(connection)` on the worker's thread, its errors translated for
+        `action` ("cannot {action}")."""
+        if self._closed:
+            raise StoreError(f"cannot {action}: the store is closed")
+
+        def translated_operation() -> T:
+            with translated(action):
+                return operation(self._db)
+
+        return await asyncio.wrap_future(self._executor.submit(translated_operation))
+
+    async def close(self) -> None:
+        """Close after the operations handed in already; closing twice is harmless."""
+        if self._closed:
+            return
+        self._closed = True
+
+        def close() -> None:
+            with translated("close"):
+                self._db.close()
+
+        try:
+            await asyncio.shield(asyncio.wrap_future(self._executor.submit(close)))
+        finally:
+            self._executor.shutdown(wait=False)
+
+
+def _close_opened(opening: Future[sqlite3.Connection]) -> None:
+    """Close the connection an open cut short made anyway (on the worker's thread)."""
+    with contextlib.suppress(Exception):
+        opening.result().close()
+
+
+def _connect(path: str) -> sqlite3.Connection:
     with translated(f"open {path}"):
-        db = await _opening(aiosqlite.connect(path, isolation_level=None))
+        db = sqlite3.connect(path, isolation_level=None)
     try:
         with translated(f"prepare {path}"):
-            await _configure(db, memory=path == MEMORY)
-            await _migrate(db)
+            _configure(db, memory=path == MEMORY)
+            _migrate(db)
     except BaseException:
-        await db.close()
+        db.close()
         raise
     return db
 
 
-async def connect_read_only(path: str) -> aiosqlite.Connection:
-    """Open an existing store to read it, creating, migrating and writing nothing.
-
-    A missing file is a StoreError saying so. With no write-ahead log beside the file, no
-    process has it open, so it is read as immutable: SQLite then leaves no -wal or -shm file
-    behind. With one, the service is running and those files are there already.
-    """
+def _connect_read_only(path: str, uri: str) -> sqlite3.Connection:
     with translated(f"open {path} to read"):
-        db = await _opening(aiosqlite.connect(_read_only_uri(path), uri=True, isolation_level=None))
+        db = sqlite3.connect(uri, uri=True, isolation_level=None)
     try:
         with translated(f"read {path}"):
-            version = await _user_version(db)
+            version = _user_version(db)
         if version != schema.VERSION:
             raise StoreError(
                 f"the store has schema version {version} and this order-watcher version "
                 f"{schema.VERSION}; the service migrates an older one when it starts"
             )
     except BaseException:
-        await db.close()
+        db.close()
         raise
     return db
-
-
-async def _opening(connection: aiosqlite.Connection) -> aiosqlite.Connection:
-    """`connection`, opened; cancelled meanwhile, it still opens and is then closed.
-
-    aiosqlite answers a cancelled open by queueing its worker thread's stop without waiting
-    for it, and that thread later reports to an event loop that may be closed by then (a
-    traceback on the way out of a Ctrl-C). Opening under a shield and closing keeps the
-    thread's last report inside the running loop.
-    """
-    opening = asyncio.ensure_future(connection)
-    try:
-        return await asyncio.shield(opening)
-    except asyncio.CancelledError:
-        with contextlib.suppress(Exception):
-            await (await opening).close()
-        raise
 
 
 def _read_only_uri(path: str) -> str:
@@ -114,54 +179,54 @@ def _make_parent(path: Path) -> None:
         raise StoreError(message) from exc
 
 
-async def _configure(db: aiosqlite.Connection, *, memory: bool) -> None:
-    await db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+def _configure(db: sqlite3.Connection, *, memory: bool) -> None:
+    db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     if not memory:
-        mode = await _switch_to_wal(db)
+        mode = _switch_to_wal(db)
         if mode != "wal":
             log.warning("SQLite could not switch to WAL mode; the journal mode is %s", mode)
-    await db.execute("PRAGMA synchronous = NORMAL")
-    await db.execute("PRAGMA foreign_keys = ON")
+    db.execute("PRAGMA synchronous = NORMAL")
+    db.execute("PRAGMA foreign_keys = ON")
 
 
-async def _switch_to_wal(db: aiosqlite.Connection) -> str:
+def _switch_to_wal(db: sqlite3.Connection) -> str:
     """The journal mode after asking for WAL.
 
     Switching needs a lock SQLite does not wait for: when two processes open a new file at
     once (the service and `check`, say), the loser is told "locked" at once. It asks again
     for up to `BUSY_TIMEOUT_MS`, like any other locked statement would wait.
     """
-    ((mode,),) = await db.execute_fetchall("PRAGMA journal_mode")
+    ((mode,),) = db.execute("PRAGMA journal_mode").fetchall()
     for _ in range(BUSY_TIMEOUT_MS // WAL_RETRY_MS):
         if mode == "wal":
             break
         try:
-            ((mode,),) = await db.execute_fetchall("PRAGMA journal_mode = WAL")
+            ((mode,),) = db.execute("PRAGMA journal_mode = WAL").fetchall()
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc):
                 raise
-            await asyncio.sleep(WAL_RETRY_MS / 1000)
+            time.sleep(WAL_RETRY_MS / 1000)  # on the worker's thread, not the event loop's
     return str(mode)
 
 
-async def _migrate(db: aiosqlite.Connection) -> None:
+def _migrate(db: sqlite3.Connection) -> None:
     """Bring the schema to `schema.VERSION`, rechecking under the write lock."""
-    if await _user_version(db) == schema.VERSION:
+    if _user_version(db) == schema.VERSION:
         return
-    async with transaction(db):
-        version = await _user_version(db)
+    with transaction(db):
+        version = _user_version(db)
         if version > schema.VERSION:
             raise StoreError(
                 f"the database has schema version {version}; this order-watcher knows "
                 f"versions up to {schema.VERSION}: upgrade order-watcher"
             )
         for statement in (s for step in schema.MIGRATIONS[version:] for s in step):
-            await db.execute(statement)
-        await db.execute(f"PRAGMA user_version = {schema.VERSION}")
+            db.execute(statement)
+        db.execute(f"PRAGMA user_version = {schema.VERSION}")
 
 
-async def _user_version(db: aiosqlite.Connection) -> int:
-    ((version,),) = await db.execute_fetchall("PRAGMA user_version")
+def _user_version(db: sqlite3.Connection) -> int:
+    ((version,),) = db.execute("PRAGMA user_version").fetchall()
     return int(version)
 
 
@@ -174,13 +239,13 @@ def translated(action: str) -> Iterator[None]:
         raise StoreError(f"SQLite store cannot {action}: {exc}") from exc
 
 
-@contextlib.asynccontextmanager
-async def transaction(db: aiosqlite.Connection) -> AsyncIterator[None]:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception, cancellation included."""
-    await db.execute("BEGIN IMMEDIATE")
+@contextlib.contextmanager
+def transaction(db: sqlite3.Connection) -> Iterator[None]:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any exception."""
+    db.execute("BEGIN IMMEDIATE")
     try:
         yield
     except BaseException:
-        await db.rollback()
+        db.rollback()
         raise
-    await db.commit()
+    db.commit()
