@@ -425,16 +425,21 @@ class Poller:
             self._orders[customer_id] = result.orders
             self._stuck[customer_id] = Counter(order.status.value for order in result.stuck)
         result = dataclasses.replace(result, seconds=seconds)
-        log.info(
-            "poll source=%s customer=%s orders=%d events=%d full=%s in %.2fs",
-            self.name,
-            customer_id,
-            result.orders,
-            len(result.records),
-            result.full,
-            seconds,
-            extra=self._context(result),
-        )
+        # A poll that found nothing new is the common case, thousands a minute: debug.
+        quiet = not result.records and not result.full and not result.baseline
+        level = logging.DEBUG if quiet else logging.INFO
+        if log.isEnabledFor(level):
+            log.log(
+                level,
+                "poll source=%s customer=%s orders=%d events=%d full=%s in %.2fs",
+                self.name,
+                customer_id,
+                result.orders,
+                len(result.records),
+                result.full,
+                seconds,
+                extra=self._context(result),
+            )
         return result
 
     def _context(self, result: CustomerSync) -> dict[str, object]:
