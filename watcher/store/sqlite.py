@@ -196,11 +196,19 @@ class SqliteStore:
                     await db.executemany(schema.INSERT_EVENT, event_rows)
                 await db.execute(schema.UPSERT_STATE, state_row)
 
-    async def pending(self, limit: int) -> list[OutboxRecord]:
+    async def pending(self, limit: int, *, after: str | None = None) -> list[OutboxRecord]:
+        """`seq` is the outbox order: AUTOINCREMENT, and rows are written under the store's
+        lock, so a row committed later never gets a smaller one. An unknown `after` (pruned,
+        say) finds nothing."""
         if limit <= 0:
             return []
+        sql, args = (
+            (schema.SELECT_PENDING, (limit,))
+            if after is None
+            else (schema.SELECT_PENDING_AFTER, (after, limit))
+        )
         async with self._connection("read the outbox") as db:
-            rows = await db.execute_fetchall(schema.SELECT_PENDING, (limit,))
+            rows = await db.execute_fetchall(sql, args)
         return [_outbox_record(*row) for row in rows]
 
     async def mark_published(self, event_ids: Sequence[str], *, at: datetime) -> None:
