@@ -2,7 +2,8 @@
 
 They keep state in plain dicts and lists so tests can look inside, and they behave like the
 real stores where it matters to callers: `pending` returns the oldest unpublished events
-first, adding an event id twice keeps the first, and `mark_published` ignores unknown ids.
+first (after a given one, if asked), adding an event id twice keeps the first, and
+`mark_published` ignores unknown ids.
 Tests wait on `wait_until()` instead of sleeping: it wakes whenever events are marked.
 """
 
@@ -33,8 +34,13 @@ class InMemoryOutbox:
         waiting = [r for r in self.records.values() if r.event_id not in self.published]
         return sorted(waiting, key=lambda record: record.created_at)
 
-    async def pending(self, limit: int) -> list[OutboxRecord]:
-        return self.unpublished[:limit]
+    async def pending(self, limit: int, *, after: str | None = None) -> list[OutboxRecord]:
+        """Outbox order is `created_at`, then insertion (the sort is stable)."""
+        ordered = sorted(self.records.values(), key=lambda record: record.created_at)
+        if after is not None:
+            ids = [record.event_id for record in ordered]
+            ordered = ordered[ids.index(after) + 1 :] if after in self.records else []
+        return [r for r in ordered if r.event_id not in self.published][:limit]
 
     async def mark_published(self, event_ids: Sequence[str], *, at: datetime) -> None:
         for event_id in event_ids:

@@ -34,7 +34,7 @@ from tests.test_cli import closed_port, run_cli
 from watcher import app, service, web
 from watcher.bus import unroutable
 from watcher.bus.publisher import Publisher
-from watcher.bus.relay import BatchPublisher, PublisherFactory
+from watcher.bus.relay import BatchPublisher, Confirmations, PublisherFactory
 from watcher.core.errors import BusError, ServiceFailed
 from watcher.core.models import Order
 from watcher.core.ports import OutboxRecord
@@ -66,6 +66,9 @@ class BrokenPublisher:
 
     async def publish(self, records: Sequence[OutboxRecord]) -> list[str]:
         return []
+
+    async def send(self, records: Sequence[OutboxRecord]) -> Confirmations:
+        raise NotImplementedError("never opened")
 
 
 class CrashingProvider:

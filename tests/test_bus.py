@@ -4,8 +4,10 @@ Covers: idempotent topology with the declared types and arguments; published eve
 their body and carry message_id, type, content type and persistence; unroutable events
 land in the alternate queue; nacked and returned messages are not reported as confirmed;
 the relay marks only confirmed events, survives a broker outage and delivers each event
-once afterwards, and keeps retrying when the broker is down at the start; error texts and
-logs never show the AMQP password.
+once afterwards, and keeps retrying when the broker is down at the start; pipelined
+batches keep outbox order, an unconfirmed event goes out again, and a connection lost
+mid-batch marks nothing the broker did not confirm; error texts and logs never show the
+AMQP password.
 """
 
 from __future__ import annotations
@@ -253,6 +255,79 @@ async def test_drain_publishes_everything_pending(amqp_url: str) -> None:
     assert await relay.drain(timeout_s=30) == 10
     assert outbox.unpublished == []
     assert await relay.drain(timeout_s=30) == 0
+
+
+async def test_pipelined_batches_reach_the_queue_in_outbox_order(
+    amqp_url: str, channel: AbstractChannel
+) -> None:
+    """Many small batches, each sent while the one before awaits its confirms, through a
+    small window: the queue holds every event once, in outbox order, and all are marked."""
+    settings = settings_for(amqp_url, BILLING).model_copy(update={"relay_batch": 3})
+    outbox = InMemoryOutbox(records(range(60)))
+    relay = Relay(outbox, lambda: Publisher(settings, timeout_s=10), settings=settings)
+
+    assert await relay.drain(timeout_s=30) == 60
+
+    assert outbox.unpublished == []
+    delivered = await take(await channel.declare_queue("billing", passive=True), 60)
+    assert [m.message_id for m in delivered] == [f"ev-{n}" for n in range(60)]
+    assert await passive_count(channel, "billing") == 0
+
+
+async def test_an_unconfirmed_event_goes_out_again_after_the_batches_behind_it(
+    amqp_url: str, channel: AbstractChannel
+) -> None:
+    """A nacked event stays pending while later batches go on being confirmed; once the
+    queue has room again it is published too, and marked."""
+    settings = settings_for(amqp_url, BILLING).model_copy(update={"relay_batch": 2})
+    async with Publisher(settings, timeout_s=10):
+        full = await channel.declare_queue(
+            "full", arguments={"x-max-length": 0, "x-overflow": "reject-publish"}
+        )
+        await full.bind("order-watcher", routing_key="elastic_path.#")
+    outbox = InMemoryOutbox(records(range(2)))
+    outbox.add([record(2, routing_key="elastic_path.order.created")])
+    outbox.add(records(range(3, 9)))
+    relay = Relay(outbox, lambda: Publisher(settings, timeout_s=10), settings=settings)
+
+    task = asyncio.create_task(relay.run())
+    await published(outbox, 8)
+    assert [r.event_id for r in outbox.unpublished] == ["ev-2"]
+    await channel.queue_delete("full")
+    await published(outbox, 9)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_a_connection_lost_mid_batch_marks_nothing_unconfirmed(
+    outage_broker: Broker,
+) -> None:
+    """The broker stops while thousands of events are in flight: whatever the relay marked
+    published is in the queue after the restart, and the rest goes out again."""
+    settings = settings_for(outage_broker.url, BILLING).model_copy(
+        update={"relay_batch": 200, "publish_window": 100}
+    )
+    outbox = InMemoryOutbox(records(range(3000)))
+    relay = Relay(outbox, CountingFactory(settings), settings=settings)
+    task = asyncio.create_task(relay.run())
+    await published(outbox, 1)
+
+    await asyncio.to_thread(outage_broker.stop)
+    marked_during_outage = set(outbox.published)
+    await asyncio.to_thread(outage_broker.start)
+    await published(outbox, 3000)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    assert len(marked_during_outage) < 3000, "the stop came too late to cut a batch"
+    connection = await aio_pika.connect(outage_broker.url)
+    async with connection:
+        consumer = await connection.channel()
+        count = await passive_count(consumer, "billing")
+        delivered = await take(await consumer.declare_queue("billing", passive=True), count)
+    assert {m.message_id for m in delivered} == {f"ev-{n}" for n in range(3000)}
 
 
 class CountingFactory:

@@ -374,6 +374,22 @@ async def test_published_events_leave_pending(store: ContractStore) -> None:
     assert (await store.stats()).backlog == 1
 
 
+async def test_pending_after_an_event_reads_on_from_it(store: ContractStore) -> None:
+    """The relay reads its next batch while the one before is still unmarked: `after` the
+    last event it read, it gets only what comes later, published or not in between."""
+    await commit(store, events=[event(f"e{n}", created_at=T0) for n in range(4)])
+    await commit(store, events=[event("e4", created_at=T0)], customer_id="other")
+
+    first = await store.pending(2)
+    await store.mark_published(["e3"], at=T0)
+
+    assert [r.event_id for r in await store.pending(10, after=first[-1].event_id)] == ["e2", "e4"]
+    assert [r.event_id for r in await store.pending(1, after="e1")] == ["e2"]
+    assert await store.pending(10, after="e4") == []
+    assert await store.pending(10, after="unknown") == []
+    assert [r.event_id for r in await store.pending(10)] == ["e0", "e1", "e2", "e4"]
+
+
 async def test_stats_count_the_backlog_and_its_oldest_event(store: ContractStore) -> None:
     empty = await store.stats()
     assert (empty.backlog, empty.oldest_created_at) == (0, None)

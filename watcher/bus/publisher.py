@@ -6,6 +6,13 @@ closes them. `publish()` sends each record's body unchanged, persistent and mand
 with message_id = event id, type = event type and the CloudEvents content type, keeping
 at most `publish_window` messages awaiting their confirm at once.
 
+`publish()` is `send()` then `Sending.confirmed()`, and the two halves are there so that the
+relay can send the next batch while the confirms of the previous one are still coming in.
+The window belongs to the publisher, not to one call, so batches sent one after another
+share it. Messages reach the broker in the order they were sent, across batches too:
+`send()` takes a window slot for each record in turn and starts its publish only then, and
+each publish goes through the channel's lock, which is first come, first served.
+
 Only an ack counts. A nack, a message the broker returned as unroutable, or a confirm that
 does not come within `timeout_s` leaves that record out of the answer, and the relay tries
 it again later: delivery is at least once, and consumers drop duplicates by message_id.
@@ -57,6 +64,7 @@ class Publisher:
         self._connection: AbstractRobustConnection | None = None
         self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
+        self._window = asyncio.Semaphore(settings.publish_window)
 
     async def __aenter__(self) -> Publisher:
         try:
@@ -83,16 +91,26 @@ class Publisher:
 
     async def publish(self, records: Sequence[OutboxRecord]) -> list[str]:
         """Publish `records`; return the ids of those the broker acknowledged."""
+        return await (await self.send(records)).confirmed()
+
+    async def send(self, records: Sequence[OutboxRecord]) -> Sending:
+        """Start publishing `records`, in order; return once the last one is on its way.
+
+        Waits only for window slots, i.e. for confirms of what was sent before. Raises
+        `BusError` when the connection is down; cancelled, it cancels what it started.
+        """
         exchange = self._connected_exchange()
-        window = asyncio.Semaphore(self._settings.publish_window)
-        outcomes = await asyncio.gather(
-            *(self._publish_one(exchange, record, window=window) for record in records)
-        )
-        confirmed = [record.event_id for record, ok in zip(records, outcomes, strict=True) if ok]
-        failures = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
-        if failures and not confirmed:
-            raise bus_error("publishing failed", failures[0], url=self._url) from failures[0]
-        return confirmed
+        started: list[asyncio.Task[_Outcome]] = []
+        try:
+            for record in records:
+                await self._window.acquire()
+                publish = self._publish_one(exchange, record)
+                started.append(asyncio.create_task(publish))
+        except BaseException:
+            for task in started:
+                task.cancel()
+            raise
+        return Sending(records, started, url=self._url)
 
     async def _open(self) -> None:
         # What `connect_robust` does, but holding the connection before its first attempt:
@@ -122,24 +140,60 @@ class Publisher:
             raise BusError("the broker connection is down; reconnecting")
         return exchange
 
-    async def _publish_one(
-        self, exchange: AbstractExchange, record: OutboxRecord, *, window: asyncio.Semaphore
-    ) -> _Outcome:
-        async with window:
-            try:
-                async with asyncio.timeout(self._timeout_s):
-                    await exchange.publish(
-                        _message(record), routing_key=record.routing_key, mandatory=True
-                    )
-            except DeliveryError as exc:
-                log.debug("event %s not confirmed: %s", record.event_id, type(exc).__name__)
-                return False
-            except TimeoutError:
-                log.debug("event %s not confirmed within %ss", record.event_id, self._timeout_s)
-                return False
-            except CONNECTION_EXCEPTIONS as exc:
-                return exc
+    async def _publish_one(self, exchange: AbstractExchange, record: OutboxRecord) -> _Outcome:
+        """Publish one record and wait for its confirm; its window slot is taken already."""
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                await exchange.publish(
+                    _message(record), routing_key=record.routing_key, mandatory=True
+                )
+        except DeliveryError as exc:
+            log.debug("event %s not confirmed: %s", record.event_id, type(exc).__name__)
+            return False
+        except TimeoutError:
+            log.debug("event %s not confirmed within %ss", record.event_id, self._timeout_s)
+            return False
+        except CONNECTION_EXCEPTIONS as exc:
+            return exc
+        finally:
+            self._window.release()
         return True
+
+
+class Sending:
+    """Records on their way to the broker (see `Publisher.send`), awaiting their confirms."""
+
+    def __init__(
+        self, records: Sequence[OutboxRecord], tasks: Sequence[asyncio.Task[_Outcome]], *, url: str
+    ) -> None:
+        self._records = records
+        self._tasks = tasks
+        self._url = url
+
+    async def confirmed(self) -> list[str]:
+        """The ids the broker acknowledged; `BusError` when none was, for a broken connection.
+
+        Cancelled, it cancels the publishes still waiting: their records stay unconfirmed.
+        """
+        try:
+            outcomes = await asyncio.gather(*self._tasks)
+        except BaseException:
+            self.cancel()
+            raise
+        confirmed = [
+            record.event_id
+            for record, ok in zip(self._records, outcomes, strict=True)
+            if ok is True
+        ]
+        failures = [outcome for outcome in outcomes if isinstance(outcome, Exception)]
+        if failures and not confirmed:
+            raise bus_error("publishing failed", failures[0], url=self._url) from failures[0]
+        return confirmed
+
+    def cancel(self) -> None:
+        """Give up on the confirms still awaited (a failure elsewhere, or a stop)."""
+        for task in self._tasks:
+            task.cancel()
 
 
 def _message(record: OutboxRecord) -> aio_pika.Message:

@@ -1,11 +1,22 @@
 """The outbox relay: moves committed events from the outbox to the broker.
 
-    outbox.pending(relay_batch) -> publisher.publish(records) -> outbox.mark_published(acked)
+    outbox.pending(relay_batch, after=last read) -> publisher.send(batch)
+        ... then, for the batch before it: confirmed() -> outbox.mark_published(acked)
 
 Only ids the broker acknowledged are marked, so an event is never lost: whatever was not
 confirmed (nack, unroutable, timeout, lost connection) stays pending and goes out again
 with the next batch. Delivery is therefore at least once; event ids are deterministic and
 travel as message_id, so consumers drop duplicates.
+
+Batches are pipelined, two at most in flight: the next batch is read (after the last event
+read, so nothing in flight is read twice) and sent while the previous one's confirms come
+in, and only then is the previous one marked. Waiting for each batch's last confirm, its
+marking and the next read before sending again left the broker idle between batches. The
+order holds: a batch is sent only once the one before it is on its way, and the publisher
+keeps the order in which it was asked to send (so an order's events reach the exchange in
+outbox order). When a batch comes back with events unconfirmed, the batch sent behind it
+is settled too, and the relay pauses and starts again from the oldest pending event, so
+the unconfirmed ones go out again first.
 
 `run()` runs until cancelled. It opens a publisher from `publisher_factory` (an async
 context manager, normally `Publisher(settings)`), then publishes batch after batch while
@@ -27,7 +38,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncGenerator, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, aclosing
 from dataclasses import dataclass, field
@@ -40,6 +51,19 @@ from watcher.core.ports import Outbox, OutboxRecord
 from watcher.settings import AmqpSettings
 
 log = logging.getLogger(__name__)
+PIPELINE_DEPTH = 2  # batches sent and not yet settled, at most
+
+
+class Confirmations(Protocol):
+    """A batch on its way to the broker (`BatchPublisher.send`)."""
+
+    async def confirmed(self) -> list[str]:
+        """The ids of the batch the broker confirmed; raises `BusError` when it is away."""
+        ...
+
+    def cancel(self) -> None:
+        """Stop waiting for the confirms; what was not confirmed stays unconfirmed."""
+        ...
 
 
 class BatchPublisher(Protocol):
@@ -48,6 +72,11 @@ class BatchPublisher(Protocol):
 
         An empty `records` sends nothing and only checks the connection.
         """
+        ...
+
+    async def send(self, records: Sequence[OutboxRecord]) -> Confirmations:
+        """Start publishing `records` in order, after whatever was sent before; return once
+        the last is on its way (waiting only for the publisher's window)."""
         ...
 
 
@@ -130,41 +159,83 @@ class Relay:
                 async with self._publisher_factory() as publisher:
                     self._broker_reachable()
                     try:
-                        while (batch := await self._publish_batch(publisher)).attempted:
-                            yield batch
-                            await self._pause_after(batch)
+                        while True:
+                            clean = True
+                            async with aclosing(self._backlog(publisher)) as batches:
+                                async for batch in batches:
+                                    clean = clean and _clean(batch)
+                                    yield batch
+                            if clean:
+                                return
+                            await asyncio.sleep(self._settings.reconnect_delay_s)
                     finally:
                         self._connected = False
-                    return
             except BusError as exc:
                 self._broker_unreachable(exc)
             await asyncio.sleep(self._settings.reconnect_delay_s)
 
     async def _pump(self, publisher: BatchPublisher) -> NoReturn:
         while True:
+            clean = True
             try:
-                batch = await self._publish_batch(publisher)
+                async with aclosing(self._backlog(publisher)) as batches:
+                    async for batch in batches:
+                        clean = clean and _clean(batch)
             except StoreError as exc:
                 log.warning("cannot read or update the outbox: %s", exc)
                 await asyncio.sleep(self._settings.reconnect_delay_s)
                 continue
-            if batch.published < batch.attempted:
-                await self._pause_after(batch)
-            elif batch.attempted < self._settings.relay_batch and not await self._idle():
+            if not clean:
+                await asyncio.sleep(self._settings.reconnect_delay_s)
+            elif not await self._idle():
                 await publisher.publish(())
 
-    async def _publish_batch(self, publisher: BatchPublisher) -> BatchResult:
-        self._wake.clear()
-        records = await self._outbox.pending(self._settings.relay_batch)
-        if not records:
-            return BatchResult(attempted=0, published=0, seconds=0.0)
+    async def _backlog(self, publisher: BatchPublisher) -> AsyncGenerator[BatchResult, None]:
+        """Publish the outbox from its oldest pending event, the next batch sent before the
+        one ahead of it is settled, until a read finds nothing more or a batch comes back
+        with events unconfirmed.
+
+        Either way every batch sent is settled (its confirms awaited, the confirmed events
+        marked) before this ends; on an error or a stop, what is still in flight is given
+        up, unmarked, to be published again.
+        """
+        after: str | None = None
+        in_flight: deque[_InFlight] = deque()
+        try:
+            while True:
+                self._wake.clear()
+                records = await self._outbox.pending(self._settings.relay_batch, after=after)
+                if records:
+                    in_flight.append(await self._send(publisher, records))
+                    after = records[-1].event_id
+                if len(in_flight) < PIPELINE_DEPTH and records:
+                    continue
+                batch = await self._settle(in_flight[0]) if in_flight else None
+                if batch is not None:
+                    in_flight.popleft()
+                    yield batch
+                if batch is None or not records or not _clean(batch):
+                    while in_flight:
+                        yield await self._settle(in_flight[0])
+                        in_flight.popleft()
+                    return
+        finally:
+            for sent in in_flight:
+                sent.confirmations.cancel()
+
+    async def _send(self, publisher: BatchPublisher, records: list[OutboxRecord]) -> _InFlight:
         started = time.monotonic()
-        confirmed = await publisher.publish(records)
-        seconds = time.monotonic() - started
+        return _InFlight(records, await publisher.send(records), started)
+
+    async def _settle(self, batch: _InFlight) -> BatchResult:
+        """Wait for the batch's confirms, mark the confirmed events published, report."""
+        confirmed = await batch.confirmations.confirmed()
+        seconds = time.monotonic() - batch.started
         if confirmed:
             await self._outbox.mark_published(confirmed, at=self._clock())
+        records = batch.records
         result = BatchResult(len(records), len(confirmed), seconds, _types(records, confirmed))
-        level = logging.INFO if result.published == result.attempted else logging.WARNING
+        level = logging.INFO if _clean(result) else logging.WARNING
         log.log(
             level,
             "published %d of %d events in %.3fs",
@@ -172,18 +243,13 @@ class Relay:
             result.attempted,
             result.seconds,
             extra=logs.fields(
-                outcome="ok" if result.published == result.attempted else "unconfirmed",
+                outcome="ok" if _clean(result) else "unconfirmed",
                 duration_s=result.seconds,
             ),
         )
         if self._on_batch is not None:
             self._on_batch(result)
         return result
-
-    async def _pause_after(self, batch: BatchResult) -> None:
-        """Go on at once after a clean batch; back off when some events were not confirmed."""
-        if batch.published < batch.attempted:
-            await asyncio.sleep(self._settings.reconnect_delay_s)
 
     async def _idle(self) -> bool:
         """Wait for `wake()` or `relay_idle_s`; True when woken."""
@@ -211,6 +277,20 @@ class Relay:
         else:
             log.debug("broker still unavailable: %s", exc)
         self._in_outage = True
+
+
+@dataclass(frozen=True, slots=True)
+class _InFlight:
+    """A batch sent and not settled yet: its records, their confirms, when sending began."""
+
+    records: list[OutboxRecord]
+    confirmations: Confirmations
+    started: float
+
+
+def _clean(batch: BatchResult) -> bool:
+    """Whether the broker confirmed every event of the batch."""
+    return batch.published == batch.attempted
 
 
 def _types(records: Sequence[OutboxRecord], confirmed: Sequence[str]) -> dict[str, int]:

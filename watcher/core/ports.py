@@ -229,8 +229,13 @@ class SnapshotStore(Protocol):
 
 
 class Outbox(Protocol):
-    async def pending(self, limit: int) -> list[OutboxRecord]:
-        """The oldest unpublished events, oldest first."""
+    async def pending(self, limit: int, *, after: str | None = None) -> list[OutboxRecord]:
+        """The oldest unpublished events, oldest first; with `after`, only those that come
+        after the event of that id in the outbox (the last one a reader has in hand).
+
+        An event committed later always comes after every event already readable, so a
+        reader that goes on `after` the last event it read misses nothing new.
+        """
         ...
 
     async def mark_published(self, event_ids: Sequence[str], *, at: datetime) -> None: ...

@@ -85,6 +85,10 @@ INSERT_EVENT = """
 SELECT_PENDING = """
     SELECT event_id, event_type, routing_key, body, created_at FROM outbox
     WHERE published_at IS NULL ORDER BY seq LIMIT ?"""
+SELECT_PENDING_AFTER = """
+    SELECT event_id, event_type, routing_key, body, created_at FROM outbox
+    WHERE published_at IS NULL AND seq > (SELECT seq FROM outbox WHERE event_id = ?)
+    ORDER BY seq LIMIT ?"""
 MARK_PUBLISHED = """
     UPDATE outbox SET published_at = ? WHERE event_id IN ({marks}) AND published_at IS NULL"""
 STATS = "SELECT count(*), min(created_at) FROM outbox WHERE published_at IS NULL"

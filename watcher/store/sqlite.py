@@ -220,12 +220,20 @@ class SqliteStore:
 
         await self._worker.run(f"commit the sync of {source}/{customer_id}", write)
 
-    async def pending(self, limit: int) -> list[OutboxRecord]:
+    async def pending(self, limit: int, *, after: str | None = None) -> list[OutboxRecord]:
+        """`seq` is the outbox order: AUTOINCREMENT, and rows are written one operation at a
+        time on the store's thread, so a row committed later never gets a smaller one. An
+        unknown `after` (pruned, say) finds nothing."""
         if limit <= 0:
             return []
+        sql, args = (
+            (schema.SELECT_PENDING, (limit,))
+            if after is None
+            else (schema.SELECT_PENDING_AFTER, (after, limit))
+        )
 
         def read(db: sqlite3.Connection) -> list[Any]:
-            return db.execute(schema.SELECT_PENDING, (limit,)).fetchall()
+            return db.execute(sql, args).fetchall()
 
         rows = await self._worker.run("read the outbox", read)
         return [_outbox_record(*row) for row in rows]
