@@ -11,10 +11,11 @@ transactions.
 Layout: datetimes are ISO-8601 UTC text with microseconds, so text order is time order;
 event bodies are BLOBs; snapshots are `codec` JSON keyed by (source, order_id), since order
 ids are unique per vendor account, with their stuck-order episode (`status_since`,
-`stuck_reported`), essence fingerprint and vendor digest in columns of their own. Tables are STRICT, so a value of the wrong type is
-refused. Numbered migrations (`schema`) build the schema and upgrade older databases in
-place. Published events are kept for `retention_s`, during which a late duplicate cannot be
-enqueued again, and pruned at most hourly as events are marked published.
+`stuck_reported`), essence fingerprint and vendor digest in columns of their own. Tables
+are STRICT, so a value of the wrong type is refused. Numbered migrations (`schema`) build
+the schema and upgrade older databases in place. Published events are kept for
+`retention_s`, during which a late duplicate cannot be enqueued again, and pruned at most
+hourly as events are marked published.
 
 Every sqlite3 error is translated into `StoreError` by `sqlite_connection.translated`, with
 the cause chained.
