@@ -490,14 +490,7 @@ def _table(cycles: list[Cycle]) -> list[str]:
                 f"{cycle.peak_rss_mib:.0f}",
             )
         )
-    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
-    return [
-        "  ".join(
-            [row[0].ljust(widths[0])]
-            + [v.rjust(w) for v, w in zip(row[1:], widths[1:], strict=True)]
-        )
-        for row in rows
-    ]
+    return aligned(rows)
 
 
 def _cpu_per_order(cycle: Cycle) -> float:
@@ -530,6 +523,18 @@ def _problems(cycles: list[Cycle]) -> list[str]:
     if len(found) > PROBLEMS_SHOWN:
         found[PROBLEMS_SHOWN:] = [f"... and {len(found) - PROBLEMS_SHOWN} more problems"]
     return found
+
+
+def aligned(rows: Sequence[Sequence[str]]) -> list[str]:
+    """A table's rows as lines: the first column left-aligned, the others right-aligned."""
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    return [
+        "  ".join(
+            [row[0].ljust(widths[0])]
+            + [v.rjust(w) for v, w in zip(row[1:], widths[1:], strict=True)]
+        )
+        for row in rows
+    ]
 
 
 if __name__ == "__main__":

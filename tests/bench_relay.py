@@ -563,14 +563,7 @@ def _table(run: Run) -> list[str]:
                 f"{max(lat.ms, default=0.0):.1f}",
             )
         )
-    widths = [max(len(row[column]) for row in rows) for column in range(len(header))]
-    return [
-        "  ".join(
-            [row[0].ljust(widths[0])]
-            + [v.rjust(w) for v, w in zip(row[1:], widths[1:], strict=True)]
-        )
-        for row in rows
-    ]
+    return bench.aligned(rows)
 
 
 def _summary(run: Run) -> list[str]:

@@ -360,14 +360,7 @@ def _report(args: argparse.Namespace, tallies: list[Tally]) -> list[str]:
                     f"{polls_per_s:.2f}",
                 )
             )
-    widths = [max(len(row[c]) for row in rows) for c in range(len(header))]
-    lines += [
-        "  ".join(
-            [row[0].ljust(widths[0])]
-            + [v.rjust(w) for v, w in zip(row[1:], widths[1:], strict=True)]
-        )
-        for row in rows
-    ]
+    lines += bench.aligned(rows)
     for tally in tallies:
         lag = sorted(tally.lag_s)
         p99_lag = scale * lag[int(0.99 * (len(lag) - 1))] if lag else 0.0

@@ -33,6 +33,14 @@ NEW_ORDER = "5120000011"
 FULL_RELIST_S = 3600.0
 LOOKBACK_DAYS = 30.0
 FULL_RELIST_START = "2000-01-01T00:00:00Z"
+# The patch that completes the open order 5120000001: it and both lines, subscriptions given.
+COMPLETED = {
+    "status": "1000",
+    "lineItems": [
+        {"extLineItemNumber": 1, "status": "1000", "subscriptionId": "sub-0001"},
+        {"extLineItemNumber": 2, "status": "1000", "subscriptionId": "sub-0002"},
+    ],
+}
 
 
 async def no_sleep(_: float) -> None:

@@ -22,7 +22,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.plugins.simulator import AdobeSimulator, SimAdmin
-from tests.poller_cases import CUSTOMER, CUSTOMER_ORDERS, SOURCE, Rig, kinds, opened_rig
+from tests.poller_cases import COMPLETED, CUSTOMER, CUSTOMER_ORDERS, SOURCE, Rig, kinds, opened_rig
 from watcher.core import classify
 from watcher.core.ports import ListsByDigest
 from watcher.providers import reply
@@ -125,11 +125,7 @@ async def test_a_change_outside_the_essence_records_a_new_digest_and_no_event(ri
 async def test_an_order_that_settles_gets_a_digest_and_its_events(rig: Rig) -> None:
     poller = rig.poller()
     await poller.sync_customer(CUSTOMER)
-    lines = [
-        {"extLineItemNumber": 1, "status": "1000", "subscriptionId": "sub-0001"},
-        {"extLineItemNumber": 2, "status": "1000", "subscriptionId": "sub-0002"},
-    ]
-    await rig.admin.patch_order(CUSTOMER, "5120000001", {"status": "1000", "lineItems": lines})
+    await rig.admin.patch_order(CUSTOMER, "5120000001", COMPLETED)
     rig.clock.advance(60)
 
     result = await poller.sync_customer(CUSTOMER)

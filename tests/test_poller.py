@@ -23,6 +23,7 @@ import pytest
 
 from tests.plugins.simulator import SIM_NOW, AdobeSimulator, SimAdmin
 from tests.poller_cases import (
+    COMPLETED,
     CUSTOMER,
     CUSTOMER_ORDERS,
     FULL_RELIST_S,
@@ -110,11 +111,7 @@ async def test_completion_with_subscription_ids_raises_status_and_provisioning_e
 ) -> None:
     poller = rig.poller()
     await poller.sync_customer(CUSTOMER)
-    lines = [
-        {"extLineItemNumber": 1, "status": "1000", "subscriptionId": "sub-0001"},
-        {"extLineItemNumber": 2, "status": "1000", "subscriptionId": "sub-0002"},
-    ]
-    await rig.admin.patch_order(CUSTOMER, "5120000001", {"status": "1000", "lineItems": lines})
+    await rig.admin.patch_order(CUSTOMER, "5120000001", COMPLETED)
     rig.clock.advance(60)
 
     result = await poller.sync_customer(CUSTOMER)
