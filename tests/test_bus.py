@@ -300,6 +300,9 @@ async def test_an_unconfirmed_event_goes_out_again_after_the_batches_behind_it(
         await task
 
 
+EVENTS_IN_OUTAGE = 15_000
+
+
 async def test_a_connection_lost_mid_batch_marks_nothing_unconfirmed(
     outage_broker: Broker,
 ) -> None:
@@ -308,7 +311,8 @@ async def test_a_connection_lost_mid_batch_marks_nothing_unconfirmed(
     settings = settings_for(outage_broker.url, BILLING).model_copy(
         update={"relay_batch": 200, "publish_window": 100}
     )
-    outbox = InMemoryOutbox(records(range(3000)))
+    # Enough events that the publishing outlasts the stop (rabbitmqctl takes seconds).
+    outbox = InMemoryOutbox(records(range(EVENTS_IN_OUTAGE)))
     relay = Relay(outbox, CountingFactory(settings), settings=settings)
     task = asyncio.create_task(relay.run())
     await published(outbox, 1)
@@ -316,18 +320,18 @@ async def test_a_connection_lost_mid_batch_marks_nothing_unconfirmed(
     await asyncio.to_thread(outage_broker.stop)
     marked_during_outage = set(outbox.published)
     await asyncio.to_thread(outage_broker.start)
-    await published(outbox, 3000)
+    await published(outbox, EVENTS_IN_OUTAGE)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
 
-    assert len(marked_during_outage) < 3000, "the stop came too late to cut a batch"
+    assert len(marked_during_outage) < EVENTS_IN_OUTAGE, "the stop came too late to cut a batch"
     connection = await aio_pika.connect(outage_broker.url)
     async with connection:
         consumer = await connection.channel()
         count = await passive_count(consumer, "billing")
         delivered = await take(await consumer.declare_queue("billing", passive=True), count)
-    assert {m.message_id for m in delivered} == {f"ev-{n}" for n in range(3000)}
+    assert {m.message_id for m in delivered} == {f"ev-{n}" for n in range(EVENTS_IN_OUTAGE)}
 
 
 class CountingFactory:
