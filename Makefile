@@ -51,6 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python -m tests.bench
 	$(BIN)/python -m tests.bench_schedule
 	$(BIN)/python -m tests.bench_relay
+	$(BIN)/python -m tests.bench_memory
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
