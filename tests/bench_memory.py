@@ -71,17 +71,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import SecretStr
-
 from tests import bench
 from watcher import app, logs, store
 from watcher.core import sync
 from watcher.core.ports import PollState
 from watcher.poller import CustomerSync, Poller
 from watcher.providers import sessions
-from watcher.settings import AuthSettings, LimitSettings, SourceSettings
-from watcher.simulator.adobe_vip.routes import TOKEN_PATH
-from watcher.simulator.adobe_vip.world import CLIENT_ID, CLIENT_SECRET
+from watcher.settings import SourceSettings
 from watcher.store import schema
 from watcher.store import sqlite as sqlite_store
 
@@ -336,23 +332,11 @@ def _written_since(path: Path, since: str) -> int:
 def _source(
     base_url: str, *, customers: int, concurrency: int, lookback_days: float
 ) -> SourceSettings:
-    return SourceSettings(
-        name=SOURCE,
-        provider="adobe_vip",
-        base_url=base_url,
-        customers=[f"{bench.FIRST_CUSTOMER + n:010d}" for n in range(customers)],
-        concurrency=concurrency,
-        page_size=bench.PAGE_SIZE,
-        lookback_days=lookback_days,
-        # One pass: after its poll, no customer falls due again before the pass ends.
-        poll_interval_s=ONE_DAY_S,
-        auth=AuthSettings(
-            token_url=base_url + TOKEN_PATH,
-            client_id=CLIENT_ID,
-            client_secret=SecretStr(CLIENT_SECRET),
-        ),
-        # The watcher's memory is measured, not Adobe's politeness limit.
-        limits=LimitSettings(rate_per_s=bench.UNLIMITED_RATE_PER_S, burst=1_000),
+    """The cycle bench's source (rate limit lifted), named apart, over one pass: after its
+    poll, no customer falls due again before the pass ends."""
+    source = bench._source(base_url, customers=customers, concurrency=concurrency)
+    return source.model_copy(
+        update={"name": SOURCE, "lookback_days": lookback_days, "poll_interval_s": ONE_DAY_S}
     )
 
 
