@@ -262,6 +262,31 @@ async def test_snapshots_are_stamped_by_the_clock_in_utc_text(tmp_path: Path) ->
     ]
 
 
+async def test_every_schedule_of_a_source_is_read_the_idle_ones_sharing_one_empty_set(
+    tmp_path: Path,
+) -> None:
+    """At 100,000 customers an empty set each would be megabytes for nothing."""
+    written = {
+        f"c{n:04d}": PollState(
+            True,
+            last_success_at=T0,
+            next_due_at=T0 + timedelta(seconds=n),
+            in_flight=frozenset({f"o{n}"}) if n % 3 == 0 else frozenset(),
+        )
+        for n in range(1_200)
+    }
+    async with opened(f"sqlite:///{tmp_path / 'order-watcher.db'}") as store:
+        for customer_id, state in written.items():
+            await store.commit_sync(SOURCE, customer_id, snapshots=[], events=[], state=state)
+        await store.commit_sync("other", "c0000", snapshots=[], events=[], state=PollState(True))
+
+        read = await store.poll_states(SOURCE)
+
+    assert read == written
+    idle = {id(state.in_flight) for state in read.values() if not state.in_flight}
+    assert idle == {id(sqlite.NOTHING_IN_FLIGHT)}
+
+
 async def test_pending_reads_the_partial_index(tmp_path: Path) -> None:
     path = tmp_path / "order-watcher.db"
     async with opened(f"sqlite:///{path}"):

@@ -118,6 +118,41 @@ def _no_op(_: object) -> None:
     return None
 
 
+class Tally:
+    """Each customer's orders and stuck orders at its last sync, with the sums kept as they
+    change: `observe` reads them after every sync, so reading costs nothing per customer.
+
+    Only the customers with something stuck keep a counter."""
+
+    def __init__(self) -> None:
+        self.orders = 0
+        self.stuck: Counter[str] = Counter()
+        self._orders: dict[str, int] = {}
+        self._stuck: dict[str, Counter[str]] = {}
+
+    def count_orders(self, customer_id: str, orders: int) -> None:
+        self.orders += orders - self._orders.get(customer_id, 0)
+        self._orders[customer_id] = orders
+
+    def orders_of(self, customer_id: str) -> int:
+        return self._orders.get(customer_id, 0)
+
+    def count_stuck(self, customer_id: str, stuck: Counter[str]) -> None:
+        before = self._stuck.pop(customer_id, None)
+        if before is None and not stuck:
+            return
+        if before:
+            self.stuck.subtract(before)
+        if stuck:
+            self._stuck[customer_id] = stuck
+            self.stuck.update(stuck)
+        for status in [status for status, count in self.stuck.items() if count <= 0]:
+            del self.stuck[status]
+
+    def stuck_customers(self) -> set[str]:
+        return set(self._stuck)
+
+
 class Poller:
     """Polls every customer of one source."""
 
@@ -155,8 +190,7 @@ class Poller:
         self._hot: set[str] = set()  # always a subset of _members
         self._schedule = schedule.Schedule()
         self._pace = schedule.Pace(source)
-        self._orders: dict[str, int] = {}
-        self._stuck: dict[str, Counter[str]] = {}
+        self._tally = Tally()
 
     @property
     def name(self) -> str:
@@ -165,12 +199,12 @@ class Poller:
     @property
     def orders_tracked(self) -> int:
         """Orders in each customer's last successful sync, summed over the customers."""
-        return sum(self._orders.values())
+        return self._tally.orders
 
     @property
     def stuck_by_status(self) -> Counter[str]:
         """Orders past their stuck threshold at each customer's last sync, by status."""
-        return sum(self._stuck.values(), Counter())
+        return Counter(self._tally.stuck)
 
     @property
     def customers_known(self) -> int:
@@ -218,6 +252,16 @@ class Poller:
         The schedule stored with each customer's last sync is resumed; with `customers =
         "all"`, the customers are listed again every `discovery_interval_s`.
         """
+        await self._resume()
+        async with asyncio.TaskGroup() as group:
+            if self._directory is not None:
+                group.create_task(self._discover_every_interval())
+            while (due := await self._next_due()) is not None:
+                group.create_task(self._poll(*due))
+
+    async def _resume(self) -> None:
+        """Schedule the customers from their stored poll states (read once, then let go:
+        at 100,000 customers they are tens of megabytes)."""
         states = await self._store.poll_states(self.name)
         if self._store_wide is not None:
             self._schedule_feed(self._store_wide.admit(states))
@@ -225,11 +269,6 @@ class Poller:
             self._admit(self._source.fixed_customers, states)
         else:
             self._admit(await self._store.known_customers(self.name), states)
-        async with asyncio.TaskGroup() as group:
-            if self._directory is not None:
-                group.create_task(self._discover_every_interval())
-            while (due := await self._next_due()) is not None:
-                group.create_task(self._poll(*due))
 
     async def discover(self) -> None:
         """List the account's customers; poll the new ones and stop polling those gone.
@@ -422,8 +461,10 @@ class Poller:
             return failed
         seconds = time.perf_counter() - started
         if customer_id != feed.FEED:
-            self._orders[customer_id] = result.orders
-            self._stuck[customer_id] = Counter(order.status.value for order in result.stuck)
+            self._tally.count_orders(customer_id, result.orders)
+            self._tally.count_stuck(
+                customer_id, Counter(order.status.value for order in result.stuck)
+            )
         result = dataclasses.replace(result, seconds=seconds)
         # A poll that found nothing new is the common case, thousands a minute: debug.
         quiet = not result.records and not result.full and not result.baseline
@@ -510,11 +551,14 @@ class Poller:
     async def _sync_store(self, store_wide: feed.StoreWide) -> CustomerSync:
         """One store-wide poll (`watcher.feed`), as one sync of the customer `feed.FEED`."""
         listing = await store_wide.poll()
-        tracked = self._orders.get(feed.FEED, 0)
-        self._orders[feed.FEED] = listing.orders if listing.full else tracked + listing.new_orders
-        self._stuck.update(feed.stuck_by_status(listing.stuck))
-        for customer_id in self._stuck.keys() - store_wide.in_flight.keys():
-            del self._stuck[customer_id]
+        tracked = self._tally.orders_of(feed.FEED)
+        self._tally.count_orders(
+            feed.FEED, listing.orders if listing.full else tracked + listing.new_orders
+        )
+        for customer_id, stuck in feed.stuck_by_status(listing.stuck).items():
+            self._tally.count_stuck(customer_id, stuck)
+        for customer_id in self._tally.stuck_customers() - store_wide.in_flight.keys():
+            self._tally.count_stuck(customer_id, Counter())
         return CustomerSync(
             self.name,
             feed.FEED,

@@ -45,6 +45,7 @@ URL_PREFIX = "sqlite:///"
 DEFAULT_RETENTION_S = 7 * 86_400.0
 PRUNE_INTERVAL = timedelta(hours=1)
 IN_LIST_CHUNK = 500  # ids per IN (...): well under the 999 parameters of old SQLite builds
+NOTHING_IN_FLIGHT: frozenset[str] = frozenset()  # shared by every state with none in flight
 
 
 def _utcnow() -> datetime:
@@ -362,7 +363,7 @@ def _poll_state(
         last_success_at=_from_text(last_success_at),
         last_full_sync_at=_from_text(last_full_sync_at),
         next_due_at=_from_text(next_due_at),
-        in_flight=frozenset(orjson.loads(in_flight)),
+        in_flight=NOTHING_IN_FLIGHT if in_flight == "[]" else frozenset(orjson.loads(in_flight)),
     )
 
 
