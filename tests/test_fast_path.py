@@ -1,19 +1,23 @@
-"""The fast path of an unchanged order: a settled order listed exactly as before.
+"""The fast path of an unchanged order: an order listed exactly as before.
 
-A settled order is stored with the digest of the vendor's JSON it was read from; the next
-listing of the same JSON names it in `Listing.same`, unmapped, and the sync leaves it alone.
-Over the Adobe simulator (sockets), the SQLite store and the real adapter: which orders get
-a digest (settled ones only), which a listing recognises, that any change of the vendor's
-JSON takes the full path again (an event when the essence changed, a new digest and no
-event when it did not), and that an order in flight is still judged for being stuck. The
-property at the end holds the digest to the full diff over generated Adobe items: a change
-that raises an event always changes the digest.
+Every order is stored with the digest of the vendor's JSON it was read from; the next
+listing of the same JSON names it in `Listing.same`, unmapped, and the sync leaves it alone,
+but for judging an order in flight stuck from its stored episode. Over the Adobe simulator
+(sockets), the SQLite store and the real adapter: which orders a listing recognises, that
+any change of the vendor's JSON takes the full path again (an event when the essence
+changed, a new digest and no event when it did not), that an order whose order.stuck falls
+due is read in full and reported, and that an unchanged order in flight keeps its customer
+hot. The properties at the end hold the fast path to the full one over generated input: a
+change that raises an event always changes the digest, and an episode judges an unchanged
+order as its snapshot does.
 """
 
 from __future__ import annotations
 
 import copy
+from collections import Counter
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,14 +26,25 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests.plugins.simulator import AdobeSimulator, SimAdmin
-from tests.poller_cases import COMPLETED, CUSTOMER, CUSTOMER_ORDERS, SOURCE, Rig, kinds, opened_rig
-from watcher.core import classify
-from watcher.core.ports import ListsByDigest
+from tests.poller_cases import (
+    COMPLETED,
+    CUSTOMER,
+    CUSTOMER_ORDERS,
+    FULL_RELIST_S,
+    SOURCE,
+    Rig,
+    kinds,
+    opened_rig,
+)
+from watcher.core import classify, stuck, sync
+from watcher.core.events import OrderStuck
+from watcher.core.models import OrderStatus
+from watcher.core.ports import Episode, ListsByDigest, Snapshot
 from watcher.providers import reply
 from watcher.providers.adobe_vip import mapping
 
 OPEN = {"5120000001", "5120000002"}  # "1002" in the simulator's seed; the rest are "1000"
-SETTLED = set(CUSTOMER_ORDERS) - OPEN
+PENDING_40_DAYS = {"pending": 40 * 86_400.0}  # the simulator seeds orders up to 20 days old
 
 
 @pytest.fixture
@@ -42,24 +57,29 @@ async def digests(rig: Rig) -> dict[str, str]:
     return dict((await rig.store.prior_poll(SOURCE, CUSTOMER)).digests)
 
 
-async def test_the_baseline_stores_a_digest_for_settled_orders_only(rig: Rig) -> None:
+async def test_the_baseline_stores_a_digest_for_every_order_and_the_episodes_in_flight(
+    rig: Rig,
+) -> None:
     await rig.poller().sync_customer(CUSTOMER)
 
-    assert set(await digests(rig)) == SETTLED
+    prior = await rig.store.prior_poll(SOURCE, CUSTOMER)
+    assert set(prior.digests) == set(CUSTOMER_ORDERS)
+    assert set(prior.episodes) == OPEN
+    assert {episode.status for episode in prior.episodes.values()} == {OrderStatus.PENDING}
 
 
-async def test_a_listing_names_the_orders_listed_as_before_and_maps_the_others(rig: Rig) -> None:
+async def test_a_listing_names_every_order_listed_as_before(rig: Rig) -> None:
     await rig.poller().sync_customer(CUSTOMER)
     adapter = rig.adapter(rig.source())
     assert isinstance(adapter, ListsByDigest)
+    known = await digests(rig)
+    await rig.admin.patch_order(CUSTOMER, "5120000003", {"externalReferenceId": "PO-9"})
 
-    listing = await adapter.fetch_listing(
-        CUSTOMER, since=None, changed_since=None, known=await digests(rig)
-    )
+    listing = await adapter.fetch_listing(CUSTOMER, since=None, changed_since=None, known=known)
 
-    assert listing.same == SETTLED
-    assert {order.order_id for order in listing.orders} == OPEN
-    assert set(listing.digests) == OPEN
+    assert listing.same == set(CUSTOMER_ORDERS) - {"5120000003"}
+    assert [order.order_id for order in listing.orders] == ["5120000003"]
+    assert set(listing.digests) == {"5120000003"}
 
 
 async def test_a_settled_order_listed_as_before_raises_nothing_and_writes_nothing(
@@ -117,12 +137,14 @@ async def test_a_change_outside_the_essence_records_a_new_digest_and_no_event(ri
 
     assert result.events == []
     assert (await digests(rig))["5120000004"] != first["5120000004"]
-    assert listing.same == SETTLED
+    assert listing.same == set(CUSTOMER_ORDERS)
     stored = await rig.store.load_snapshots(SOURCE, CUSTOMER, ["5120000004"])
     assert stored["5120000004"].sequence == 1
 
 
-async def test_an_order_that_settles_gets_a_digest_and_its_events(rig: Rig) -> None:
+async def test_an_order_that_settles_gets_its_events_and_leaves_the_orders_in_flight(
+    rig: Rig,
+) -> None:
     poller = rig.poller()
     await poller.sync_customer(CUSTOMER)
     await rig.admin.patch_order(CUSTOMER, "5120000001", COMPLETED)
@@ -131,22 +153,52 @@ async def test_an_order_that_settles_gets_a_digest_and_its_events(rig: Rig) -> N
     result = await poller.sync_customer(CUSTOMER)
 
     state = await rig.store.poll_state(SOURCE, CUSTOMER)
+    prior = await rig.store.prior_poll(SOURCE, CUSTOMER)
     assert ("order.status_changed", "5120000001", None) in kinds(result)
-    assert set(await digests(rig)) == SETTLED | {"5120000001"}
+    assert set(prior.digests) == set(CUSTOMER_ORDERS)
+    assert set(prior.episodes) == {"5120000002"}
     assert state is not None
     assert state.in_flight == {"5120000002"}
 
 
-async def test_an_unchanged_order_in_flight_is_still_judged_stuck(rig: Rig) -> None:
-    poller = rig.poller(stuck={"pending": 40 * 86_400.0})  # seeded up to 20 days ago
+async def test_an_order_in_flight_due_a_report_is_read_in_full_then_judged_from_its_episode(
+    rig: Rig,
+) -> None:
+    poller = rig.poller(stuck=PENDING_40_DAYS)
     baseline = await poller.sync_customer(CUSTOMER)
     rig.clock.advance(60 * 86_400)
 
-    result = await poller.sync_customer(CUSTOMER)
+    reported = await poller.sync_customer(CUSTOMER)
+    rig.clock.advance(FULL_RELIST_S)  # a full re-list again: the orders are past the window
+    prior = await rig.store.prior_poll(SOURCE, CUSTOMER)
+    offered = sync.offered(prior, thresholds=PENDING_40_DAYS, now=rig.clock())
+    again = await poller.sync_customer(CUSTOMER)
 
-    stuck = sorted(event.order_id for event in result.events if event.type == "order.stuck")
+    stuck = [event for event in reported.events if isinstance(event, OrderStuck)]
     assert baseline.events == []
-    assert stuck == sorted(OPEN)
+    assert sorted(event.order_id for event in stuck) == sorted(OPEN)
+    assert all(event.order["line_items"] for event in stuck)  # the whole order, read in full
+    assert offered == prior.digests  # reported: nothing falls due, every order as before
+    assert again.events == []
+    assert {order.order_id for order in again.stuck} == OPEN
+    assert poller.stuck_by_status == Counter({"pending": 2})
+
+
+async def test_an_order_in_flight_listed_as_before_keeps_its_customer_hot(rig: Rig) -> None:
+    poller = rig.poller()
+    await poller.sync_customer(CUSTOMER)
+    rig.clock.advance(60)
+    windowed = await poller.sync_customer(CUSTOMER)
+    rig.clock.advance(FULL_RELIST_S)
+    relisted = await poller.sync_customer(CUSTOMER)
+
+    state = await rig.store.poll_state(SOURCE, CUSTOMER)
+    assert (windowed.full, relisted.full) == (False, True)
+    assert windowed.hot
+    assert relisted.hot
+    assert state is not None
+    assert state.in_flight == OPEN
+    assert relisted.events == []
 
 
 STATUSES = st.sampled_from(["1000", "1002", "1004", "1008", "1020", "9999", " 1000"])
@@ -212,6 +264,31 @@ def test_a_change_that_raises_an_event_always_changes_the_digest(
         assert reply.digest(before) != reply.digest(after)
     if reply.digest(before) == reply.digest(after):
         assert mapped(before) == mapped(after)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    adobe_items(),
+    st.integers(0, 90 * 86_400),
+    st.integers(0, 90 * 86_400),
+    st.booleans(),
+    st.dictionaries(
+        st.sampled_from(["1002", "1004", "pending", "processing"]), st.integers(0, 10_000_000)
+    ),
+)
+def test_an_episode_judges_an_unchanged_order_as_its_snapshot_does(
+    item: dict[str, Any], age_s: int, elapsed_s: int, reported: bool, thresholds: dict[str, int]
+) -> None:
+    order = mapped(item)
+    since = datetime(2026, 11, 1, tzinfo=UTC) + timedelta(seconds=age_s)
+    now = since + timedelta(seconds=elapsed_s)
+    prior = Snapshot(order=order, sequence=3, status_since=since, stuck_reported=reported)
+    episode = Episode(order.status, order.status_raw, since=since, reported=reported)
+    limits = {status: float(seconds) for status, seconds in thresholds.items()}
+
+    assert stuck.judge_unchanged(episode, thresholds=limits, now=now) == stuck.judge(
+        order, prior, thresholds=limits, now=now
+    )
 
 
 @settings(max_examples=100, deadline=None)

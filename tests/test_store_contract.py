@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -25,7 +24,7 @@ import pytest
 from tests.orders import CUSTOMER_ID, SOURCE, line, order
 from watcher.core.errors import StoreError
 from watcher.core.models import OrderStatus, Provisioning
-from watcher.core.ports import OutboxRecord, PollState, PriorPoll, Snapshot, Store
+from watcher.core.ports import Episode, OutboxRecord, PollState, PriorPoll, Snapshot, Store
 from watcher.store import sqlite
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -93,6 +92,7 @@ def snapshot(
     *,
     status_since: datetime | None = None,
     stuck_reported: bool = False,
+    digest: str | None = None,
     **overrides: object,
 ) -> Snapshot:
     return Snapshot(
@@ -100,6 +100,7 @@ def snapshot(
         sequence=sequence,
         status_since=status_since,
         stuck_reported=stuck_reported,
+        digest=digest,
     )
 
 
@@ -212,28 +213,54 @@ async def test_load_priors_handles_more_orders_than_one_query_takes(
     assert {s.sequence for s in loaded.values()} == {7}
 
 
-async def test_prior_poll_reads_the_state_and_the_stored_digests(store: ContractStore) -> None:
+async def test_prior_poll_reads_the_state_the_digests_and_the_episodes_in_flight(
+    store: ContractStore,
+) -> None:
     assert await store.prior_poll(SOURCE, CUSTOMER_ID) == PriorPoll(state=None, digests={})
-    settled = dataclasses.replace(snapshot("a"), digest="d-a")
-    await commit(store, snapshots=[settled, snapshot("b")])  # "b" is in flight: no digest
-    await commit(store, snapshots=[snapshot("c")], customer_id="someone-else")
+    done = order(order_id="a", status=OrderStatus.COMPLETED, status_raw="1000")
+    await commit(
+        store,
+        snapshots=[
+            Snapshot(order=done, sequence=1, digest="d-a"),
+            snapshot("b", status_since=T0, stuck_reported=True, digest="d-b"),
+            snapshot("c", digest="d-c"),  # in flight with no episode start: read in full
+            snapshot("d", status_since=T0),  # no digest
+        ],
+    )
+    await commit(store, snapshots=[snapshot("e", digest="d-e")], customer_id="someone-else")
 
     prior = await store.prior_poll(SOURCE, CUSTOMER_ID)
 
-    assert prior == PriorPoll(state=SYNCED, digests={"a": "d-a"})
+    assert prior == PriorPoll(
+        state=SYNCED,
+        digests={"a": "d-a", "b": "d-b"},
+        episodes={"b": Episode(OrderStatus.PENDING, "1002", since=T0, reported=True)},
+    )
     assert (await store.load_snapshots(SOURCE, CUSTOMER_ID, ["a"]))["a"].digest == "d-a"
+
+
+async def test_a_new_digest_keeps_the_episode_its_row_gives(store: ContractStore) -> None:
+    await commit(store, snapshots=[snapshot("b", status_since=T0)])
+    await store.commit_sync(
+        SOURCE, CUSTOMER_ID, snapshots=[], events=[], state=SYNCED, digests={"b": "2"}
+    )
+
+    prior = await store.prior_poll(SOURCE, CUSTOMER_ID)
+
+    assert prior.digests == {"b": "2"}
+    assert prior.episodes == {"b": Episode(OrderStatus.PENDING, "1002", T0, reported=False)}
 
 
 async def test_digests_are_recorded_with_the_sync_and_cleared_by_a_snapshot_without_one(
     store: ContractStore,
 ) -> None:
-    await commit(store, snapshots=[snapshot("a"), snapshot("b")])
+    await commit(store, snapshots=[snapshot("a", status_since=T0), snapshot("b", status_since=T0)])
     await store.commit_sync(
         SOURCE, CUSTOMER_ID, snapshots=[], events=[], state=SYNCED, digests={"a": "1", "b": "2"}
     )
     assert (await store.prior_poll(SOURCE, CUSTOMER_ID)).digests == {"a": "1", "b": "2"}
 
-    await commit(store, snapshots=[snapshot("b", sequence=2)])  # read again, now in flight
+    await commit(store, snapshots=[snapshot("b", sequence=2, status_since=T0)])  # read again
 
     assert (await store.prior_poll(SOURCE, CUSTOMER_ID)).digests == {"a": "1"}
 

@@ -21,7 +21,8 @@ import pytest
 from tests.orders import CUSTOMER_ID, SOURCE, order
 from watcher.core import essence
 from watcher.core.errors import ConfigError, StoreError
-from watcher.core.ports import OutboxRecord, PollState, Snapshot
+from watcher.core.models import OrderStatus
+from watcher.core.ports import Episode, OutboxRecord, PollState, Snapshot
 from watcher.store import codec, open_store, opened, schema, sqlite, sqlite_connection
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
@@ -118,6 +119,46 @@ async def test_a_version_1_database_is_upgraded_in_place(tmp_path: Path) -> None
     assert query(path, "SELECT status_since, stuck_reported FROM snapshots") == [
         ("2024-05-01T12:00:00.000000+00:00", 1)
     ]
+
+
+async def test_a_version_5_database_gets_the_status_of_every_row_from_its_body(
+    tmp_path: Path,
+) -> None:
+    """Version 5 kept digests of settled orders only; the upgrade fills in the status columns
+    from the stored bodies, so an order in flight given a digest later has its episode."""
+    path = tmp_path / "order-watcher.db"
+    done = order(order_id="a", status=OrderStatus.COMPLETED, status_raw="1000")
+    with contextlib.closing(sqlite3.connect(path)) as db, db:
+        for step in schema.MIGRATIONS[:5]:
+            for statement in step:
+                db.execute(statement)
+        for row, digest in ((done, "d-a"), (order(order_id="b"), None)):
+            db.execute(
+                "INSERT INTO snapshots (source, customer_id, order_id, sequence, body,"
+                " updated_at, status_since, digest) VALUES (?, ?, ?, 1, ?, ?, ?, ?)",
+                (SOURCE, CUSTOMER_ID, row.order_id, codec.encode(row), "x", T0.isoformat(), digest),
+            )
+        db.execute("PRAGMA user_version = 5")
+
+    async with opened(f"sqlite:///{path}") as store:
+        before = await store.prior_poll(SOURCE, CUSTOMER_ID)
+        await store.commit_sync(
+            SOURCE,
+            CUSTOMER_ID,
+            snapshots=[],
+            events=[],
+            state=PollState(True),
+            digests={"b": "d-b"},
+        )
+        after = await store.prior_poll(SOURCE, CUSTOMER_ID)
+
+    assert query(path, "SELECT order_id, status, status_raw FROM snapshots ORDER BY 1") == [
+        ("a", "completed", "1000"),
+        ("b", "pending", "1002"),
+    ]
+    assert (before.digests, before.episodes) == ({"a": "d-a"}, {})
+    assert after.digests == {"a": "d-a", "b": "d-b"}
+    assert after.episodes == {"b": Episode(OrderStatus.PENDING, "1002", T0, reported=False)}
 
 
 async def test_a_snapshot_stored_before_fingerprints_is_read_whole_then_fingerprinted(

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 
 import orjson
 
-from tests.orders import CREATED_AT, line, order
+from tests.orders import CREATED_AT, ORDER_ID, line, order
 from watcher.core import events, sync
 from watcher.core.models import Order, OrderStatus
 from watcher.core.ports import Snapshot
@@ -223,13 +223,17 @@ def test_crossing_the_threshold_reports_once_at_the_same_sequence() -> None:
     crossed = ledger.sync(order(), after=2 * HOUR)
 
     assert types(crossed) == ["order.stuck"]
-    assert crossed.stuck == [order()]
+    assert crossed.stuck == [sync.Stuck(ORDER_ID, "pending")]
     assert crossed.snapshots == [
         Snapshot(order=order(), sequence=1, status_since=CREATED_AT, stuck_reported=True)
     ]
     for hours in (3, 30):
         later = ledger.sync(order(), after=hours * HOUR)
-        assert (later.events, later.snapshots, later.stuck) == ([], [], [order()])
+        assert (later.events, later.snapshots, later.stuck) == (
+            [],
+            [],
+            [sync.Stuck(ORDER_ID, "pending")],
+        )
 
 
 def test_the_stuck_event_says_since_when_and_for_how_long() -> None:
@@ -301,7 +305,7 @@ def test_a_quantity_change_while_stuck_does_not_start_a_new_episode() -> None:
     result = ledger.sync(more_seats, after=3 * HOUR)
 
     assert types(result) == ["order.line_item.quantity_changed"]
-    assert result.stuck == [more_seats]
+    assert result.stuck == [sync.Stuck(more_seats.order_id, "pending")]
     assert result.snapshots == [
         Snapshot(order=more_seats, sequence=2, status_since=CREATED_AT, stuck_reported=True)
     ]
@@ -359,7 +363,7 @@ def test_an_order_already_stuck_at_the_baseline_is_reported_once() -> None:
         CREATED_AT,
         72 * 3600.0,
     )
-    assert result.stuck == [order()]
+    assert result.stuck == [sync.Stuck(ORDER_ID, "pending")]
     assert [(s.order.order_id, s.sequence, s.stuck_reported) for s in result.snapshots] == [
         ("5123456789", 1, True),
         ("5123456790", 1, False),

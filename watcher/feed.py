@@ -51,7 +51,7 @@ class Listing:
     new_orders: int = 0
     events: list[OrderEvent] = field(default_factory=list)
     records: list[OutboxRecord] = field(default_factory=list)
-    stuck: dict[str, list[Order]] = field(default_factory=lambda: defaultdict(list))
+    stuck: dict[str, list[sync.Stuck]] = field(default_factory=lambda: defaultdict(list))
 
     def add(self, customer_id: str, result: sync.Result) -> None:
         self.events += result.events
@@ -214,9 +214,9 @@ def _by_customer(orders: Iterable[Order]) -> dict[str, list[Order]]:
     return grouped
 
 
-def stuck_by_status(stuck: Mapping[str, list[Order]]) -> dict[str, Counter[str]]:
+def stuck_by_status(stuck: Mapping[str, list[sync.Stuck]]) -> dict[str, Counter[str]]:
     """Each customer's stuck orders counted by status."""
     return {
-        customer_id: Counter(order.status.value for order in orders)
+        customer_id: Counter(order.status for order in orders)
         for customer_id, orders in stuck.items()
     }

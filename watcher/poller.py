@@ -45,7 +45,6 @@ from watcher.core.errors import (
     WaitingError,
 )
 from watcher.core.events import OrderEvent
-from watcher.core.models import Order
 from watcher.core.ports import (
     CustomerDirectory,
     OutboxRecord,
@@ -72,7 +71,7 @@ class CustomerSync:
     orders: int = 0
     events: list[OrderEvent] = field(default_factory=list)
     records: list[OutboxRecord] = field(default_factory=list)
-    stuck: list[Order] = field(default_factory=list)
+    stuck: list[sync.Stuck] = field(default_factory=list)
     full: bool = False
     baseline: bool = False
     seconds: float = 0.0
@@ -462,9 +461,7 @@ class Poller:
         seconds = time.perf_counter() - started
         if customer_id != feed.FEED:
             self._tally.count_orders(customer_id, result.orders)
-            self._tally.count_stuck(
-                customer_id, Counter(order.status.value for order in result.stuck)
-            )
+            self._tally.count_stuck(customer_id, Counter(stuck.status for stuck in result.stuck))
         result = dataclasses.replace(result, seconds=seconds)
         # A poll that found nothing new is the common case, thousands a minute: debug.
         quiet = not result.records and not result.full and not result.baseline
@@ -499,11 +496,12 @@ class Poller:
         now = self._clock()
         full = schedule.full_relist_due(self._source, state, now)
         since = None if full else now - timedelta(days=self._source.lookback_days)
+        thresholds = self._source.stuck
         listing = await self._provider.fetch_listing(
             customer_id,
             since=since,
             changed_since=None if full else state.last_success_at,
-            known=prior.digests,
+            known=sync.offered(prior, thresholds=thresholds, now=now),
         )
         orders = listing.orders
         stored = await self._store.load_priors(self.name, customer_id, orders) if orders else {}
@@ -513,11 +511,15 @@ class Poller:
             stored,
             baseline=baseline,
             now=now,
-            thresholds=self._source.stuck,
+            thresholds=thresholds,
             digests=listing.digests,
         )
-        # An order listed as before is settled: only settled orders have a digest stored.
-        in_flight = schedule.still_in_flight(state.in_flight - listing.same, orders, complete=full)
+        stuck = result.stuck + sync.stuck_as_before(
+            prior, listing.same, thresholds=thresholds, now=now
+        )
+        # An order listed as before is as much in flight as it was.
+        as_before = listing.same & (state.in_flight | prior.episodes.keys())
+        in_flight = schedule.still_in_flight(state.in_flight, orders, complete=full) | as_before
         delay_s = schedule.next_delay_s(
             self._source, hot=bool(in_flight), rng=self._rng, first=not state.baseline_done
         )
@@ -541,7 +543,7 @@ class Poller:
             orders=len(orders) + len(listing.same),
             events=result.events,
             records=result.records,
-            stuck=result.stuck,
+            stuck=stuck,
             full=full,
             baseline=not state.baseline_done,
             hot=bool(in_flight),

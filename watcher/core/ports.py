@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
-from watcher.core.models import Order
+from watcher.core.models import Order, OrderStatus
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +21,7 @@ class Snapshot:
     `status_since` is when the order entered its current status (None in snapshots stored
     before it was kept); `stuck_reported` says whether order.stuck was published for the
     time it has spent in that status (see `watcher.core.stuck`). `digest` is the digest of
-    the vendor's JSON of a settled order (`Listing`), None for one in flight or unknown.
+    the vendor's JSON the order was read from (`Listing`), None when unknown.
     """
 
     order: Order
@@ -63,12 +63,27 @@ class PollState:
 
 
 @dataclass(frozen=True, slots=True)
+class Episode:
+    """What the store keeps of a stored order's stay in its status: enough to judge it stuck
+    (`watcher.core.stuck`) without the order itself."""
+
+    status: OrderStatus
+    status_raw: str
+    since: datetime
+    reported: bool
+
+
+@dataclass(frozen=True, slots=True)
 class PriorPoll:
-    """What a customer's poll starts from: its poll state (None before its first sync) and
-    the stored digests of its settled orders, by order id (`Listing`)."""
+    """What a customer's poll starts from: its poll state (None before its first sync), the
+    stored digests of its orders, and the episode of each order in flight, by order id.
+
+    Every order in flight that has a digest has an episode: the store leaves out the digest
+    of one whose episode it cannot give, so that order is read in full (`Listing`)."""
 
     state: PollState | None
     digests: Mapping[str, str] = field(default_factory=dict)
+    episodes: Mapping[str, Episode] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

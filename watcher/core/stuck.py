@@ -27,8 +27,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from watcher.core.models import TERMINAL_STATUSES, Order
-from watcher.core.ports import Snapshot
+from watcher.core.models import TERMINAL_STATUSES, Order, OrderStatus
+from watcher.core.ports import Episode, Snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +61,16 @@ class Verdict:
 
 def threshold_s(order: Order, thresholds: Mapping[str, float]) -> float | None:
     """The order's threshold: by raw status first, then normalised; None when terminal."""
-    if order.status in TERMINAL_STATUSES:
+    return _threshold_of(order.status, order.status_raw, thresholds)
+
+
+def _threshold_of(
+    status: OrderStatus, status_raw: str, thresholds: Mapping[str, float]
+) -> float | None:
+    if status in TERMINAL_STATUSES:
         return None
-    found = thresholds.get(order.status_raw)
-    return thresholds.get(order.status.value) if found is None else found
+    found = thresholds.get(status_raw)
+    return thresholds.get(status.value) if found is None else found
 
 
 def status_since(order: Order, prior: Snapshot | None, *, now: datetime) -> datetime:
@@ -88,6 +94,17 @@ def judge(
         reported_before=prior is not None
         and prior.stuck_reported
         and _same_status(prior.order, order),
+    )
+
+
+def judge_unchanged(episode: Episode, *, thresholds: Mapping[str, float], now: datetime) -> Verdict:
+    """The verdict on an order listed exactly as when `episode` was stored: the one `judge`
+    gives that order against its stored snapshot (the same status, so the same episode)."""
+    return Verdict(
+        since=episode.since,
+        stuck_for_s=(now - episode.since).total_seconds(),
+        threshold_s=_threshold_of(episode.status, episode.status_raw, thresholds),
+        reported_before=episode.reported,
     )
 
 

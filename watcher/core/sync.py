@@ -15,13 +15,15 @@ status (normalised or raw) starts a new episode; other changes do not.
 Orders missing from a fetch are left alone: a vendor's window or listing lag is not a
 removal, and DESIGN.md has no event for one.
 
-A settled order (not in flight) is stored with the digest of the vendor's JSON it was read
-from, when the fetch gave one (`ports.Listing`): the next listing of the same JSON names it
-without mapping it, and it is not reconciled at all. That is safe because a settled order
-cannot become stuck (only a status not terminal has a threshold) and the same JSON maps to
-the same order. An order in flight is stored with no digest, so it is judged at every poll.
-An unchanged settled order whose digest is new gets it recorded (`Result.digests`) without
-its snapshot being written again.
+Every order is stored with the digest of the vendor's JSON it was read from, when the fetch
+gave one (`ports.Listing`): the next listing of the same JSON names it without mapping it,
+and it is not reconciled, since the same JSON maps to the same order. Only being stuck
+changes with time alone, so an order in flight listed as before is still judged, from the
+episode its store row keeps (`stuck.judge_unchanged`, the verdict `judge` would give it).
+`offered` leaves out the digest of an order whose order.stuck falls due now: that order is
+read in full and reconciled, since its event carries the whole order. An unchanged order
+whose digest is new gets it recorded (`Result.digests`) without its snapshot being written
+again.
 """
 
 from __future__ import annotations
@@ -30,13 +32,21 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import MappingProxyType
+from typing import NamedTuple
 
 from watcher.core import classify, events, stuck
 from watcher.core.models import Order
-from watcher.core.ports import OutboxRecord, Snapshot
+from watcher.core.ports import OutboxRecord, PriorPoll, Snapshot
 
 NO_THRESHOLDS: Mapping[str, float] = MappingProxyType({})
 NO_DIGESTS: Mapping[str, str] = MappingProxyType({})
+
+
+class Stuck(NamedTuple):
+    """An order past its stuck threshold, and the (normalised) status it is stuck in."""
+
+    order_id: str
+    status: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +61,7 @@ class Result:
     snapshots: list[Snapshot] = field(default_factory=list)
     events: list[events.OrderEvent] = field(default_factory=list)
     records: list[OutboxRecord] = field(default_factory=list)
-    stuck: list[Order] = field(default_factory=list)
+    stuck: list[Stuck] = field(default_factory=list)
     digests: dict[str, str] = field(default_factory=dict)
 
 
@@ -76,10 +86,10 @@ def reconcile(
     for order in orders:
         prior = stored.get(order.order_id)
         verdict = stuck.judge(order, prior, thresholds=thresholds, now=now)
-        digest = None if order.in_flight else digests.get(order.order_id)
+        digest = digests.get(order.order_id)
         snapshot, found = _step(order, prior, verdict, baseline=baseline, digest=digest)
         if verdict.stuck:
-            result.stuck.append(order)
+            result.stuck.append(Stuck(order.order_id, order.status.value))
         if snapshot is None:
             if digest is not None:
                 result.digests[order.order_id] = digest
@@ -88,6 +98,40 @@ def reconcile(
         result.events.extend(found)
         result.records.extend(record(event, now=now) for event in found)
     return result
+
+
+def offered(
+    prior: PriorPoll, *, thresholds: Mapping[str, float], now: datetime
+) -> Mapping[str, str]:
+    """The digests to give the fetch: all of `prior`'s, but those of the orders whose
+    order.stuck falls due by `now` (those are read in full, to be reported)."""
+    due = [
+        order_id
+        for order_id, episode in prior.episodes.items()
+        if stuck.judge_unchanged(episode, thresholds=thresholds, now=now).report
+    ]
+    if not due:
+        return prior.digests
+    return {order_id: d for order_id, d in prior.digests.items() if order_id not in due}
+
+
+def stuck_as_before(
+    prior: PriorPoll,
+    same: Iterable[str],
+    *,
+    thresholds: Mapping[str, float],
+    now: datetime,
+) -> list[Stuck]:
+    """The orders listed as before (`same`) that are stuck at `now`, judged from their
+    stored episodes (a settled order has none, and is never stuck)."""
+    found = []
+    for order_id in same:
+        episode = prior.episodes.get(order_id)
+        if episode is not None and (
+            stuck.judge_unchanged(episode, thresholds=thresholds, now=now).stuck
+        ):
+            found.append(Stuck(order_id, episode.status.value))
+    return found
 
 
 def _step(

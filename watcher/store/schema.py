@@ -14,8 +14,12 @@ released: a change to the schema is a new step at the end.
     4  snapshots.fingerprint: the digest of the stored order's essence
        (`essence.fingerprint`); NULL in rows written before it, filled in when such a row
        is next read
-    5  snapshots.digest: the digest of the vendor's JSON of a settled order
-       (`ports.Listing`), NULL for an order in flight and in rows written before it
+    5  snapshots.digest: the digest of the vendor's JSON the order was read from
+       (`ports.Listing`); NULL in rows written before it (and, until step 6, for an order
+       in flight)
+    6  snapshots.status, snapshots.status_raw: the stored order's status, so that an order
+       in flight listed as before is judged stuck from its row (`ports.Episode`); filled in
+       from the stored bodies
 """
 
 from __future__ import annotations
@@ -53,27 +57,34 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     ("ALTER TABLE snapshots ADD COLUMN fingerprint TEXT",),
     ("ALTER TABLE snapshots ADD COLUMN digest TEXT",),
+    (
+        "ALTER TABLE snapshots ADD COLUMN status TEXT",
+        "ALTER TABLE snapshots ADD COLUMN status_raw TEXT",
+        """UPDATE snapshots SET status = json_extract(CAST(body AS TEXT), '$.status'),
+            status_raw = json_extract(CAST(body AS TEXT), '$.status_raw')""",
+    ),
 )
 VERSION = len(MIGRATIONS)
 
 UPSERT_SNAPSHOT = """
     INSERT INTO snapshots (
         source, customer_id, order_id, sequence, body, updated_at, status_since, stuck_reported,
-        fingerprint, digest
+        fingerprint, digest, status, status_raw
     )
-    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+    VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
     ON CONFLICT (source, order_id) DO UPDATE SET customer_id = excluded.customer_id,
         sequence = excluded.sequence, body = excluded.body, updated_at = excluded.updated_at,
         status_since = excluded.status_since, stuck_reported = excluded.stuck_reported,
-        fingerprint = excluded.fingerprint, digest = excluded.digest"""
+        fingerprint = excluded.fingerprint, digest = excluded.digest,
+        status = excluded.status, status_raw = excluded.status_raw"""
 SELECT_SNAPSHOTS = """
     SELECT order_id, sequence, body, status_since, stuck_reported, digest FROM snapshots
     WHERE source = ? AND customer_id = ? AND order_id IN ({marks})"""
 SELECT_PRIORS = """
     SELECT order_id, sequence, status_since, stuck_reported, fingerprint FROM snapshots
     WHERE source = ? AND customer_id = ? AND order_id IN ({marks})"""
-SELECT_DIGESTS = """
-    SELECT order_id, digest FROM snapshots
+SELECT_KNOWN = """
+    SELECT order_id, digest, status, status_raw, status_since, stuck_reported FROM snapshots
     WHERE source = ? AND customer_id = ? AND digest IS NOT NULL"""
 SET_DIGEST = "UPDATE snapshots SET digest = ? WHERE source = ? AND order_id = ?"
 FILL_FINGERPRINT = """

@@ -26,7 +26,7 @@ from __future__ import annotations
 import functools
 import logging
 import sqlite3
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, overload
@@ -35,8 +35,15 @@ import orjson
 
 from watcher.core import essence
 from watcher.core.errors import ConfigError, StoreError
-from watcher.core.models import Order
-from watcher.core.ports import OutboxRecord, OutboxStats, PollState, PriorPoll, Snapshot
+from watcher.core.models import TERMINAL_STATUSES, Order, OrderStatus
+from watcher.core.ports import (
+    Episode,
+    OutboxRecord,
+    OutboxStats,
+    PollState,
+    PriorPoll,
+    Snapshot,
+)
 from watcher.store import codec, schema, sqlite_connection
 
 log = logging.getLogger(__name__)
@@ -45,6 +52,7 @@ URL_PREFIX = "sqlite:///"
 DEFAULT_RETENTION_S = 7 * 86_400.0
 PRUNE_INTERVAL = timedelta(hours=1)
 IN_LIST_CHUNK = 500  # ids per IN (...): well under the 999 parameters of old SQLite builds
+ORDER_STATUSES = frozenset(OrderStatus)
 NOTHING_IN_FLIGHT: frozenset[str] = frozenset()  # shared by every state with none in flight
 
 
@@ -106,11 +114,9 @@ class SqliteStore:
     async def prior_poll(self, source: str, customer_id: str) -> PriorPoll:
         def read(db: sqlite3.Connection) -> PriorPoll:
             row = db.execute(schema.SELECT_STATE, (source, customer_id)).fetchone()
-            digests = db.execute(schema.SELECT_DIGESTS, (source, customer_id)).fetchall()
-            return PriorPoll(
-                state=None if row is None else _poll_state(*row),
-                digests=dict(digests),
-            )
+            known = db.execute(schema.SELECT_KNOWN, (source, customer_id))
+            state = None if row is None else _poll_state(*row)
+            return _prior_poll(state, known)
 
         return await self._worker.run("read the poll state", read)
 
@@ -321,7 +327,31 @@ def _snapshot_row(
         int(snapshot.stuck_reported),
         essence.fingerprint(order),
         snapshot.digest,
+        order.status.value,
+        order.status_raw,
     )
+
+
+def _prior_poll(state: PollState | None, known: Iterable[Sequence[Any]]) -> PriorPoll:
+    """`SELECT_KNOWN` rows as a `PriorPoll`: the digest of every row, and the episode of
+    each order whose status is not terminal. A row that cannot give its episode (no status
+    or no start stored) gives no digest either, so that order is read in full."""
+    digests: dict[str, str] = {}
+    episodes: dict[str, Episode] = {}
+    for order_id, digest, status, status_raw, status_since, stuck_reported in known:
+        if status in TERMINAL_STATUSES:  # a StrEnum: its members equal their text
+            digests[order_id] = digest
+            continue
+        if status not in ORDER_STATUSES or status_raw is None or status_since is None:
+            continue
+        digests[order_id] = digest
+        episodes[order_id] = Episode(
+            status=OrderStatus(status),
+            status_raw=status_raw,
+            since=datetime.fromisoformat(status_since),
+            reported=bool(stuck_reported),
+        )
+    return PriorPoll(state, digests, episodes)
 
 
 def _snapshot(row: Sequence[Any]) -> Snapshot:
