@@ -33,14 +33,16 @@ Every sqlite3 error is translated into `StoreError` in `translated`, with the ca
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
+import queue
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from watcher.core.errors import StoreError
 from watcher.store import schema
@@ -58,8 +60,8 @@ WAL_RETRY_MS = 50
 class Worker:
     """One sqlite3 connection on its own thread (see the module docstring)."""
 
-    def __init__(self, executor: ThreadPoolExecutor, db: sqlite3.Connection) -> None:
-        self._executor = executor
+    def __init__(self, thread: _Thread, db: sqlite3.Connection) -> None:
+        self._thread = thread
         self._db = db
         self._closed = False
 
@@ -86,15 +88,23 @@ class Worker:
     async def _started(cls, connect: Callable[[], sqlite3.Connection]) -> Worker:
         """A worker whose thread has opened its connection with `connect`. Cancelled or
         failed meanwhile, the thread still finishes opening and then closes it."""
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite")
-        opening = executor.submit(connect)
+        thread = _Thread(asyncio.get_running_loop())
+        opened: list[sqlite3.Connection] = []
+
+        def opening() -> sqlite3.Connection:
+            opened.append(connect())
+            return opened[0]
+
+        def close_opened() -> None:
+            for db in opened:
+                db.close()
+
         try:
-            db = await asyncio.wrap_future(opening)
+            db = await thread.run(opening)
         except BaseException:
-            executor.submit(_close_opened, opening)
-            executor.shutdown(wait=False)
+            thread.stop(close_opened)
             raise
-        return cls(executor, db)
+        return cls(thread, db)
 
     async def run(self, action: str, operation: Operation[T]) -> T:
         """`operation(connection)` on the worker's thread, its errors translated for
@@ -106,7 +116,7 @@ class Worker:
             with translated(action):
                 return operation(self._db)
 
-        return await asyncio.wrap_future(self._executor.submit(translated_operation))
+        return await self._thread.run(translated_operation)
 
     async def close(self) -> None:
         """Close after the operations handed in already; closing twice is harmless."""
@@ -119,15 +129,98 @@ class Worker:
                 self._db.close()
 
         try:
-            await asyncio.shield(asyncio.wrap_future(self._executor.submit(close)))
+            await asyncio.shield(self._thread.run(close))
         finally:
-            self._executor.shutdown(wait=False)
+            self._thread.stop()
 
 
-def _close_opened(opening: Future[sqlite3.Connection]) -> None:
-    """Close the connection an open cut short made anyway (on the worker's thread)."""
-    with contextlib.suppress(Exception):
-        opening.result().close()
+class _Thread:
+    """A thread of its own that runs functions one at a time, in the order handed in, and
+    hands their results back to the event loop.
+
+    Cheaper than an executor's future per call: a result waits in `_finished` and the loop
+    is woken once for every result finished meanwhile, not once each (a no-op round trip
+    measured ~25 us of CPU against ~85 us through `ThreadPoolExecutor` and `wrap_future`).
+    A call cancelled before the thread takes it up is dropped; one taken up finishes.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._finished: collections.deque[_Job] = collections.deque()
+        self._lock = threading.Lock()
+        self._wake_pending = False
+        self._thread = threading.Thread(target=self._serve, name="sqlite", daemon=True)
+        self._thread.start()
+
+    async def run(self, function: Callable[[], T]) -> T:
+        waiter: asyncio.Future[T] = self._loop.create_future()
+        job = _Job(function, waiter)
+        waiter.add_done_callback(lambda _: self._cancel_unless_started(job))
+        self._jobs.put(job)
+        return await waiter
+
+    def stop(self, last: Callable[[], object] | None = None) -> None:
+        """End the thread after the calls handed in, running `last` (if any) first."""
+        if last is not None:
+            self._jobs.put(_Job(last))
+        self._jobs.put(None)
+
+    def _serve(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            with self._lock:
+                if job.cancelled:
+                    continue
+                job.started = True
+            try:
+                job.result = job.function()
+            except BaseException as exc:  # handed to the caller, whatever it is
+                job.error = exc
+            if job.waiter is None:
+                continue
+            with self._lock:
+                self._finished.append(job)
+                if self._wake_pending:
+                    continue
+                self._wake_pending = True
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                self._loop.call_soon_threadsafe(self._hand_back)
+
+    def _cancel_unless_started(self, job: _Job) -> None:
+        assert job.waiter is not None
+        if job.waiter.cancelled():
+            with self._lock:
+                job.cancelled = not job.started
+
+    def _hand_back(self) -> None:
+        with self._lock:
+            finished = list(self._finished)
+            self._finished.clear()
+            self._wake_pending = False
+        for job in finished:
+            assert job.waiter is not None
+            if job.waiter.cancelled():
+                continue
+            if job.error is not None:
+                job.waiter.set_exception(job.error)
+            else:
+                job.waiter.set_result(job.result)
+
+
+class _Job:
+    """One call handed to a `_Thread`; `started` and `cancelled` change under the thread's lock."""
+
+    __slots__ = ("cancelled", "error", "function", "result", "started", "waiter")
+
+    def __init__(
+        self, function: Callable[[], Any], waiter: asyncio.Future[Any] | None = None
+    ) -> None:
+        self.function = function
+        self.waiter = waiter
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.started = False
+        self.cancelled = False
 
 
 def _connect(path: str) -> sqlite3.Connection:
