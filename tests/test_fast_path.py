@@ -14,7 +14,9 @@ order as its snapshot does.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import sqlite3
 from collections import Counter
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -199,6 +201,33 @@ async def test_an_order_in_flight_listed_as_before_keeps_its_customer_hot(rig: R
     assert state is not None
     assert state.in_flight == OPEN
     assert relisted.events == []
+
+
+async def test_a_poll_that_wrote_nothing_waits_to_be_written_but_a_baseline_does_not(
+    rig: Rig, tmp_path: Path
+) -> None:
+    poller = rig.poller()
+    path = tmp_path / "watcher.db"
+    await poller.sync_customer(CUSTOMER)
+    baselined = written_state(path)
+    rig.clock.advance(60)
+
+    await poller.sync_customer(CUSTOMER)
+
+    assert baselined == written_state(path)  # the second poll's state is not written yet
+    assert baselined is not None
+    state = await rig.store.poll_state(SOURCE, CUSTOMER)
+    assert state is not None
+    assert state.last_success_at == rig.clock()
+
+
+def written_state(path: Path) -> tuple[object, ...] | None:
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        row: tuple[object, ...] | None = db.execute(
+            "SELECT baseline_done, last_success_at FROM poll_state WHERE customer_id = ?",
+            (CUSTOMER,),
+        ).fetchone()
+    return row
 
 
 STATUSES = st.sampled_from(["1000", "1002", "1004", "1008", "1020", "9999", " 1000"])

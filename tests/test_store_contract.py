@@ -500,3 +500,50 @@ async def test_a_closed_store_refuses_work(opener: Opener) -> None:
 
     with pytest.raises(StoreError, match="closed"):
         await closed.pending(1)
+
+
+async def test_a_recorded_poll_is_read_at_once_and_kept_across_a_restart(
+    opener: Opener,
+) -> None:
+    later = PollState(True, last_success_at=T0 + timedelta(minutes=2), in_flight=frozenset("a"))
+    store = await opener()
+    try:
+        await commit(store)
+        await store.record_poll(SOURCE, CUSTOMER_ID, later)
+        await store.record_poll(SOURCE, "another", SYNCED)
+
+        assert await store.poll_state(SOURCE, CUSTOMER_ID) == later
+        assert (await store.prior_poll(SOURCE, CUSTOMER_ID)).state == later
+        assert await store.poll_states(SOURCE) == {CUSTOMER_ID: later, "another": SYNCED}
+        assert await store.poll_states("elsewhere") == {}
+    finally:
+        await store.close()
+
+    reopened = await opener()
+    try:
+        assert await reopened.poll_states(SOURCE) == {CUSTOMER_ID: later, "another": SYNCED}
+    finally:
+        await reopened.close()
+
+
+async def test_the_latest_of_a_recorded_poll_and_a_committed_sync_wins(
+    store: ContractStore,
+) -> None:
+    first, second, third = (
+        PollState(True, last_success_at=T0 + timedelta(minutes=n)) for n in (1, 2, 3)
+    )
+    await store.record_poll(SOURCE, CUSTOMER_ID, first)
+    await commit(store, snapshots=[snapshot("a")], state=second)
+    assert await store.poll_state(SOURCE, CUSTOMER_ID) == second
+
+    await store.record_poll(SOURCE, CUSTOMER_ID, third)
+
+    assert await store.poll_state(SOURCE, CUSTOMER_ID) == third
+    assert await store.poll_states(SOURCE) == {CUSTOMER_ID: third}
+
+
+async def test_a_closed_store_records_no_poll(store: ContractStore) -> None:
+    await store.close()
+
+    with pytest.raises(StoreError, match="closed"):
+        await store.record_poll(SOURCE, CUSTOMER_ID, SYNCED)

@@ -449,3 +449,20 @@ async def test_a_closed_store_refuses_operations(tmp_path: Path) -> None:
 
     with pytest.raises(StoreError, match="the store is closed"):
         await store.poll_state(SOURCE, CUSTOMER_ID)
+
+
+async def test_recorded_polls_are_written_together_soon_after_or_once_enough_wait(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "order-watcher.db"
+    state = PollState(True, last_success_at=T0)
+    async with opened(f"sqlite:///{path}") as store:
+        await store.record_poll(SOURCE, "early", state)
+        assert query(path, "SELECT count(*) FROM poll_state") == [(0,)]
+
+        await asyncio.sleep(sqlite.STATES_DELAY_S + 0.5)
+        assert query(path, "SELECT customer_id FROM poll_state") == [("early",)]
+
+        for n in range(sqlite.STATES_BATCH):
+            await store.record_poll(SOURCE, f"c{n:04d}", state)
+        assert query(path, "SELECT count(*) FROM poll_state") == [(sqlite.STATES_BATCH + 1,)]

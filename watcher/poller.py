@@ -523,20 +523,24 @@ class Poller:
         delay_s = schedule.next_delay_s(
             self._source, hot=bool(in_flight), rng=self._rng, first=not state.baseline_done
         )
-        await self._store.commit_sync(
-            self.name,
-            customer_id,
-            snapshots=result.snapshots,
-            events=result.records,
-            state=PollState(
-                baseline_done=True,
-                last_success_at=now,
-                last_full_sync_at=now if full else state.last_full_sync_at,
-                next_due_at=now + timedelta(seconds=delay_s),
-                in_flight=in_flight,
-            ),
-            digests=result.digests,
+        polled = PollState(
+            baseline_done=True,
+            last_success_at=now,
+            last_full_sync_at=now if full else state.last_full_sync_at,
+            next_due_at=now + timedelta(seconds=delay_s),
+            in_flight=in_flight,
         )
+        if state.baseline_done and not (result.snapshots or result.records or result.digests):
+            await self._store.record_poll(self.name, customer_id, polled)
+        else:
+            await self._store.commit_sync(
+                self.name,
+                customer_id,
+                snapshots=result.snapshots,
+                events=result.records,
+                state=polled,
+                digests=result.digests,
+            )
         return CustomerSync(
             self.name,
             customer_id,

@@ -194,7 +194,7 @@ class SnapshotStore(Protocol):
     async def poll_state(self, source: str, customer_id: str) -> PollState | None: ...
 
     async def prior_poll(self, source: str, customer_id: str) -> PriorPoll:
-        """The customer's poll state and its settled orders' digests, read together."""
+        """The customer's poll state and its orders' digests and episodes, read together."""
         ...
 
     async def poll_states(self, source: str) -> dict[str, PollState]:
@@ -240,6 +240,13 @@ class SnapshotStore(Protocol):
         crash cannot enqueue an event twice. `digests` are new digests of stored orders whose
         snapshots are not rewritten (`Snapshot.digest`), recorded in the same transaction.
         """
+        ...
+
+    async def record_poll(self, source: str, customer_id: str, state: PollState) -> None:
+        """Record the poll state of a sync that wrote nothing else, perhaps later and with
+        others: the next reads see it at once, but a crash may lose it (the next poll then
+        repeats that one's work). Only for a customer whose baseline is done already: a
+        lost first sync would baseline orders created since then silently."""
         ...
 
 

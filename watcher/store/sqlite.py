@@ -17,12 +17,19 @@ the schema and upgrade older databases in place. Published events are kept for
 `retention_s`, during which a late duplicate cannot be enqueued again, and pruned at most
 hourly as events are marked published.
 
+The poll states of syncs that wrote nothing else (`record_poll`, most polls at thousands of
+customers) wait in memory and are written together: `STATES_BATCH` at a time, and at most
+`STATES_DELAY_S` after the first, and at `close`. Until then the reads give them as if
+written; a crash loses them, which only makes those customers' next polls repeat work.
+
 Every sqlite3 error is translated into `StoreError` by `sqlite_connection.translated`, with
 the cause chained.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import functools
 import logging
 import sqlite3
@@ -53,6 +60,8 @@ DEFAULT_RETENTION_S = 7 * 86_400.0
 PRUNE_INTERVAL = timedelta(hours=1)
 IN_LIST_CHUNK = 500  # ids per IN (...): well under the 999 parameters of old SQLite builds
 ORDER_STATUSES = frozenset(OrderStatus)
+STATES_BATCH = 500  # unwritten poll states that make a write at once
+STATES_DELAY_S = 1.0  # how long the first unwritten poll state waits for others
 NOTHING_IN_FLIGHT: frozenset[str] = frozenset()  # shared by every state with none in flight
 
 
@@ -88,6 +97,9 @@ class SqliteStore:
         self._retention = timedelta(seconds=retention_s)
         self._clock = clock
         self._pruned_at: datetime | None = None
+        self._unwritten: dict[tuple[str, str], PollState] = {}  # see `record_poll`
+        self._writing_later: asyncio.TimerHandle | None = None
+        self._writes: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def open(
@@ -109,7 +121,8 @@ class SqliteStore:
             row = db.execute(schema.SELECT_STATE, (source, customer_id)).fetchone()
             return None if row is None else _poll_state(*row)
 
-        return await self._worker.run("read the poll state", read)
+        unwritten = self._unwritten.get((source, customer_id))
+        return unwritten or await self._worker.run("read the poll state", read)
 
     async def prior_poll(self, source: str, customer_id: str) -> PriorPoll:
         def read(db: sqlite3.Connection) -> PriorPoll:
@@ -118,14 +131,56 @@ class SqliteStore:
             state = None if row is None else _poll_state(*row)
             return _prior_poll(state, known)
 
-        return await self._worker.run("read the poll state", read)
+        prior = await self._worker.run("read the poll state", read)
+        unwritten = self._unwritten.get((source, customer_id))
+        return prior if unwritten is None else dataclasses.replace(prior, state=unwritten)
 
     async def poll_states(self, source: str) -> dict[str, PollState]:
         def read(db: sqlite3.Connection) -> dict[str, PollState]:
             rows = db.execute(schema.SELECT_STATES, (source,))
             return {customer_id: _poll_state(*state) for customer_id, *state in rows}
 
-        return await self._worker.run("read the schedules", read)
+        states = await self._worker.run("read the schedules", read)
+        for (of_source, customer_id), state in self._unwritten.items():
+            if of_source == source:
+                states[customer_id] = state
+        return states
+
+    async def record_poll(self, source: str, customer_id: str, state: PollState) -> None:
+        if self._worker.closed:
+            raise StoreError(f"cannot record the poll of {source}/{customer_id}: closed")
+        self._unwritten[(source, customer_id)] = state
+        if len(self._unwritten) >= STATES_BATCH:
+            await self._write_states()
+        elif self._writing_later is None:
+            loop = asyncio.get_running_loop()
+            self._writing_later = loop.call_later(STATES_DELAY_S, self._write_states_later)
+
+    def _write_states_later(self) -> None:
+        self._writing_later = None
+        task = asyncio.get_running_loop().create_task(self._write_states())
+        self._writes.add(task)
+        task.add_done_callback(self._writes.discard)
+
+    async def _write_states(self) -> None:
+        """Write the unwritten poll states in one transaction. A failure drops them, as a
+        crash would (a newer state of the same customer may be committed meanwhile)."""
+        if self._writing_later is not None:
+            self._writing_later.cancel()
+            self._writing_later = None
+        states, self._unwritten = self._unwritten, {}
+        if not states:
+            return
+        rows = [(*key, *_state_values(state)) for key, state in states.items()]
+
+        def write(db: sqlite3.Connection) -> None:
+            with sqlite_connection.transaction(db):
+                db.executemany(schema.UPSERT_STATE, rows)
+
+        try:
+            await asyncio.shield(self._worker.run("record the poll states", write))
+        except StoreError as exc:
+            log.error("cannot record %d poll states: %s", len(rows), exc)
 
     async def known_customers(self, source: str) -> list[str]:
         def read(db: sqlite3.Connection) -> list[str]:
@@ -215,6 +270,7 @@ class SqliteStore:
         event_rows = [_event_row(event) for event in events]
         digest_rows = [(digest, source, order_id) for order_id, digest in (digests or {}).items()]
         state_row = (source, customer_id, *_state_values(state))
+        self._unwritten.pop((source, customer_id), None)  # this state is newer
 
         def write(db: sqlite3.Connection) -> None:
             if not snapshot_rows and not event_rows and not digest_rows:
@@ -279,7 +335,10 @@ class SqliteStore:
         return await self._worker.run("prune the outbox", write)
 
     async def close(self) -> None:
-        """Close the connection after the operations in hand; closing twice is harmless."""
+        """Write the unwritten poll states, then close the connection after the operations
+        in hand; closing twice is harmless."""
+        if not self._worker.closed:
+            await self._write_states()
         await self._worker.close()
 
     async def _prune_quietly(self, older_than: datetime) -> None:

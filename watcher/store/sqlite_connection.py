@@ -106,6 +106,10 @@ class Worker:
             raise
         return cls(thread, db)
 
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
     async def run(self, action: str, operation: Operation[T]) -> T:
         """`operation(connection)` on the worker's thread, its errors translated for
         `action` ("cannot {action}")."""
