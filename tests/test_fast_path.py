@@ -186,6 +186,28 @@ async def test_an_order_in_flight_due_a_report_is_read_in_full_then_judged_from_
     assert poller.stuck_by_status == Counter({"pending": 2})
 
 
+async def test_a_stuck_order_the_window_no_longer_shows_stays_counted_until_it_moves(
+    rig: Rig,
+) -> None:
+    poller = rig.poller(stuck=PENDING_40_DAYS)
+    await poller.sync_customer(CUSTOMER)
+    rig.clock.advance(60 * 86_400)
+    await poller.sync_customer(CUSTOMER)  # a full re-list: both open orders reported
+    rig.clock.advance(60)
+
+    windowed = await poller.sync_customer(CUSTOMER)  # they are older than the window
+    counted = poller.stuck_by_status
+    await rig.admin.patch_order(CUSTOMER, "5120000001", COMPLETED)
+    rig.clock.advance(FULL_RELIST_S)
+    relisted = await poller.sync_customer(CUSTOMER)
+
+    assert (windowed.full, windowed.orders) == (False, 0)
+    assert counted == Counter({"pending": 2})
+    assert relisted.full
+    assert {order.order_id for order in relisted.stuck} == {"5120000002"}
+    assert poller.stuck_by_status == Counter({"pending": 1})
+
+
 async def test_an_order_in_flight_listed_as_before_keeps_its_customer_hot(rig: Rig) -> None:
     poller = rig.poller()
     await poller.sync_customer(CUSTOMER)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import contextlib
 import random
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -212,11 +212,3 @@ def _by_customer(orders: Iterable[Order]) -> dict[str, list[Order]]:
     for order in orders:
         grouped[order.customer_id].append(order)
     return grouped
-
-
-def stuck_by_status(stuck: Mapping[str, list[sync.Stuck]]) -> dict[str, Counter[str]]:
-    """Each customer's stuck orders counted by status."""
-    return {
-        customer_id: Counter(order.status for order in orders)
-        for customer_id, orders in stuck.items()
-    }

@@ -121,13 +121,13 @@ class Tally:
     """Each customer's orders and stuck orders at its last sync, with the sums kept as they
     change: `observe` reads them after every sync, so reading costs nothing per customer.
 
-    Only the customers with something stuck keep a counter."""
+    Only the customers with something stuck keep their stuck orders."""
 
     def __init__(self) -> None:
         self.orders = 0
         self.stuck: Counter[str] = Counter()
         self._orders: dict[str, int] = {}
-        self._stuck: dict[str, Counter[str]] = {}
+        self._stuck: dict[str, list[sync.Stuck]] = {}
 
     def count_orders(self, customer_id: str, orders: int) -> None:
         self.orders += orders - self._orders.get(customer_id, 0)
@@ -136,17 +136,20 @@ class Tally:
     def orders_of(self, customer_id: str) -> int:
         return self._orders.get(customer_id, 0)
 
-    def count_stuck(self, customer_id: str, stuck: Counter[str]) -> None:
+    def count_stuck(self, customer_id: str, stuck: list[sync.Stuck]) -> None:
         before = self._stuck.pop(customer_id, None)
         if before is None and not stuck:
             return
         if before:
-            self.stuck.subtract(before)
+            self.stuck.subtract(order.status for order in before)
         if stuck:
             self._stuck[customer_id] = stuck
-            self.stuck.update(stuck)
+            self.stuck.update(order.status for order in stuck)
         for status in [status for status, count in self.stuck.items() if count <= 0]:
             del self.stuck[status]
+
+    def stuck_of(self, customer_id: str) -> list[sync.Stuck]:
+        return self._stuck.get(customer_id, [])
 
     def stuck_customers(self) -> set[str]:
         return set(self._stuck)
@@ -461,7 +464,7 @@ class Poller:
         seconds = time.perf_counter() - started
         if customer_id != feed.FEED:
             self._tally.count_orders(customer_id, result.orders)
-            self._tally.count_stuck(customer_id, Counter(stuck.status for stuck in result.stuck))
+            self._tally.count_stuck(customer_id, result.stuck)
         result = dataclasses.replace(result, seconds=seconds)
         # A poll that found nothing new is the common case, thousands a minute: debug.
         quiet = not result.records and not result.full and not result.baseline
@@ -520,6 +523,13 @@ class Poller:
         # An order listed as before is as much in flight as it was.
         as_before = listing.same & (state.in_flight | prior.episodes.keys())
         in_flight = schedule.still_in_flight(state.in_flight, orders, complete=full) | as_before
+        if not full:  # a stuck order the window no longer shows is still stuck
+            listed = listing.same | {order.order_id for order in orders}
+            stuck += [
+                order
+                for order in self._tally.stuck_of(customer_id)
+                if order.order_id not in listed and order.order_id in in_flight
+            ]
         delay_s = schedule.next_delay_s(
             self._source, hot=bool(in_flight), rng=self._rng, first=not state.baseline_done
         )
@@ -561,10 +571,10 @@ class Poller:
         self._tally.count_orders(
             feed.FEED, listing.orders if listing.full else tracked + listing.new_orders
         )
-        for customer_id, stuck in feed.stuck_by_status(listing.stuck).items():
+        for customer_id, stuck in listing.stuck.items():
             self._tally.count_stuck(customer_id, stuck)
         for customer_id in self._tally.stuck_customers() - store_wide.in_flight.keys():
-            self._tally.count_stuck(customer_id, Counter())
+            self._tally.count_stuck(customer_id, [])
         return CustomerSync(
             self.name,
             feed.FEED,
