@@ -5,9 +5,10 @@ their body and carry message_id, type, content type and persistence; unroutable 
 land in the alternate queue; nacked and returned messages are not reported as confirmed;
 the relay marks only confirmed events, survives a broker outage and delivers each event
 once afterwards, and keeps retrying when the broker is down at the start; pipelined
-batches keep outbox order, an unconfirmed event goes out again, and a connection lost
-mid-batch marks nothing the broker did not confirm; error texts and logs never show the
-AMQP password.
+batches keep outbox order, an unconfirmed event goes out again, a connection lost
+mid-batch marks nothing the broker did not confirm, and confirms that stall past the
+deadline leave their events pending until they go out again; error texts and logs never
+show the AMQP password.
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from tests.fakes import InMemoryOutbox
 from tests.plugins.rabbit import Broker
 from watcher.bus import closing, topology
 from watcher.bus.publisher import Publisher, safe_url
-from watcher.bus.relay import Relay
+from watcher.bus.relay import BatchResult, Relay
 from watcher.core.errors import BusError
 from watcher.core.ports import OutboxRecord
 from watcher.settings import AmqpSettings, QueueSettings
@@ -346,6 +347,62 @@ async def test_a_connection_lost_mid_batch_marks_nothing_unconfirmed(
         count = await passive_count(consumer, "billing")
         delivered = await consumed(consumer, "billing", count)
     assert set(delivered) == {f"ev-{n}" for n in range(EVENTS_IN_OUTAGE)}
+
+
+STALL_TIMEOUT_S = 1.0
+
+
+async def test_confirms_stalled_past_the_deadline_leave_the_events_pending(
+    outage_broker: Broker,
+) -> None:
+    """A memory alarm blocks publishing, so no confirm comes: every publish in the window is
+    given up at its deadline, nothing is marked, and the relay keeps retrying; once the alarm
+    clears, every event goes out again and is marked."""
+    settings = settings_for(outage_broker.url, BILLING).model_copy(update={"relay_batch": 5})
+    outbox = InMemoryOutbox([record(0)])
+    batches: list[BatchResult] = []
+    stalled_twice = asyncio.Event()
+
+    def on_batch(batch: BatchResult) -> None:
+        batches.append(batch)
+        # Two rounds of the whole backlog, each event given up at its own deadline.
+        if sum(batch.attempted for batch in batches[1:]) >= 20:
+            stalled_twice.set()
+
+    relay = Relay(
+        outbox,
+        lambda: Publisher(settings, timeout_s=STALL_TIMEOUT_S),
+        settings=settings,
+        on_batch=on_batch,
+    )
+    task = asyncio.create_task(relay.run())
+    await published(outbox, 1)
+
+    await asyncio.to_thread(outage_broker.ctl, "set_vm_memory_high_watermark", "0")
+    outbox.add(records(range(1, 11)))
+    relay.wake()
+    async with asyncio.timeout(30):
+        await stalled_twice.wait()
+    stalled = batches[1:]
+    assert set(outbox.published) == {"ev-0"}
+    assert all(batch.published == 0 for batch in stalled)
+    # A batch of 5 through a window of 4: the fifth starts only when the first four expire.
+    assert stalled[0].attempted == 5
+    assert stalled[0].seconds >= 2 * STALL_TIMEOUT_S
+
+    await asyncio.to_thread(outage_broker.ctl, "set_vm_memory_high_watermark", "0.4")
+    await published(outbox, 11)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+    connection = await aio_pika.connect(outage_broker.url)
+    async with connection:
+        consumer = await connection.channel()
+        count = await passive_count(consumer, "billing")
+        delivered = await consumed(consumer, "billing", count)
+    # At least once: publishes given up may still have reached the broker after the alarm.
+    assert set(delivered) == {f"ev-{n}" for n in range(11)}
 
 
 class CountingFactory:

@@ -22,8 +22,10 @@ or channel failure, `publish()` raises `BusError` so the relay can reconnect.
 The connection is aio-pika's robust one (`connect_robust`): its first attempt fails fast
 when the broker is unreachable, and once connected it reconnects and re-declares the
 topology on its own. A publish attempted during such a reconnect would wait for it, so
-every publish is bounded by `timeout_s`, and `publish()` refuses to start while the
-connection is down.
+every publish is bounded by `timeout_s` from its start, and `publish()` refuses to start
+while the connection is down. The bound costs no timer per message: publishes start in
+order, so their deadlines come in order too, and one timer set for the oldest publish
+still waiting (`_Deadlines`) cancels whatever is past its deadline and moves on.
 
 Every aio-pika/aiormq failure becomes a `BusError` in `bus_error`, the one choke point,
 with the cause chained. The AMQP URL carries a password, so messages and logs only ever
@@ -34,8 +36,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
+from collections import deque
 from collections.abc import Sequence
 from types import TracebackType
+from typing import Any
 
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange, AbstractRobustConnection
@@ -65,6 +70,7 @@ class Publisher:
         self._channel: AbstractChannel | None = None
         self._exchange: AbstractExchange | None = None
         self._window = asyncio.Semaphore(settings.publish_window)
+        self._deadlines = _Deadlines(self._timeout_s)
 
     async def __aenter__(self) -> Publisher:
         try:
@@ -104,8 +110,9 @@ class Publisher:
         try:
             for record in records:
                 await self._window.acquire()
-                publish = self._publish_one(exchange, record)
-                started.append(asyncio.create_task(publish))
+                task = asyncio.create_task(self._publish_one(exchange, record))
+                self._deadlines.watch(task)
+                started.append(task)
         except BaseException:
             for task in started:
                 task.cancel()
@@ -141,16 +148,19 @@ class Publisher:
         return exchange
 
     async def _publish_one(self, exchange: AbstractExchange, record: OutboxRecord) -> _Outcome:
-        """Publish one record and wait for its confirm; its window slot is taken already."""
+        """Publish one record and wait for its confirm; its window slot is taken already.
+
+        Runs as a task that `_deadlines` watches: past `timeout_s` it is cancelled, and that
+        cancel, unlike any other, ends it as not confirmed.
+        """
         try:
-            async with asyncio.timeout(self._timeout_s):
-                await exchange.publish(
-                    _message(record), routing_key=record.routing_key, mandatory=True
-                )
+            await exchange.publish(_message(record), routing_key=record.routing_key, mandatory=True)
         except DeliveryError as exc:
             log.debug("event %s not confirmed: %s", record.event_id, type(exc).__name__)
             return False
-        except TimeoutError:
+        except asyncio.CancelledError:
+            if not self._deadlines.expired(asyncio.current_task()):
+                raise
             log.debug("event %s not confirmed within %ss", record.event_id, self._timeout_s)
             return False
         except CONNECTION_EXCEPTIONS as exc:
@@ -158,6 +168,57 @@ class Publisher:
         finally:
             self._window.release()
         return True
+
+
+class _Deadlines:
+    """One timer for the deadlines of every publish in flight, instead of one per message.
+
+    Each publish task gets `timeout_s` from the moment it is watched. They are watched in
+    the order they start, so the deadlines come in that order: the timer is set for the
+    oldest task still running, and when it fires it cancels each task past its deadline
+    (noting it as expired, as `asyncio.timeout` notes its own cancels) and is set again for
+    the next. Finished tasks are dropped from the front as new ones are watched.
+    """
+
+    def __init__(self, timeout_s: float) -> None:
+        self._timeout_s = timeout_s
+        self._watched: deque[tuple[float, asyncio.Task[_Outcome]]] = deque()
+        self._expired: weakref.WeakSet[asyncio.Task[Any]] = weakref.WeakSet()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def watch(self, task: asyncio.Task[_Outcome]) -> None:
+        """Give `task` until `timeout_s` from now to finish."""
+        watched = self._watched
+        while watched and watched[0][1].done():
+            watched.popleft()
+        loop = task.get_loop()
+        watched.append((loop.time() + self._timeout_s, task))
+        if self._timer is None:
+            self._timer = loop.call_at(watched[0][0], self._expire, loop)
+
+    def expired(self, task: asyncio.Task[Any] | None) -> bool:
+        """Whether a cancel of `task` came from its deadline alone; then the cancel is undone.
+
+        False when the task was also cancelled from elsewhere: that cancel must go on.
+        """
+        if task is None or task not in self._expired:
+            return False
+        self._expired.discard(task)
+        return task.uncancel() == 0
+
+    def _expire(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._timer = None
+        now = loop.time()
+        watched = self._watched
+        while watched:
+            deadline, task = watched[0]
+            if not task.done():
+                if deadline > now:
+                    self._timer = loop.call_at(deadline, self._expire, loop)
+                    return
+                task.cancel()
+                self._expired.add(task)
+            watched.popleft()
 
 
 class Sending:

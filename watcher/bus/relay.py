@@ -9,8 +9,9 @@ with the next batch. Delivery is therefore at least once; event ids are determin
 travel as message_id, so consumers drop duplicates.
 
 Batches are pipelined, two at most in flight: the next batch is read (after the last event
-read, so nothing in flight is read twice) and sent while the previous one's confirms come
-in, and only then is the previous one marked. Waiting for each batch's last confirm, its
+read, so nothing in flight is read twice) while the one before it waits for its window
+slots, and sent while the previous one's confirms come in, and only then is the previous
+one marked. Waiting for each batch's last confirm, its
 marking and the next read before sending again left the broker idle between batches. The
 order holds: a batch is sent only once the one before it is on its way, and the publisher
 keeps the order in which it was asked to send (so an order's events reach the exchange in
@@ -199,16 +200,18 @@ class Relay:
         marked) before this ends; on an error or a stop, what is still in flight is given
         up, unmarked, to be published again.
         """
-        after: str | None = None
         in_flight: deque[_InFlight] = deque()
+        reading: asyncio.Task[list[OutboxRecord]] | None = None
         try:
+            records = await self._read(after=None)
             while True:
-                self._wake.clear()
-                records = await self._outbox.pending(self._settings.relay_batch, after=after)
                 if records:
+                    # The next batch is read while this one waits for its window slots, so
+                    # the read does not hold up the send after it.
+                    reading = asyncio.create_task(self._read(after=records[-1].event_id))
                     in_flight.append(await self._send(publisher, records))
-                    after = records[-1].event_id
                 if len(in_flight) < PIPELINE_DEPTH and records:
+                    records, reading = await _taken(reading), None
                     continue
                 batch = await self._settle(in_flight[0]) if in_flight else None
                 if batch is not None:
@@ -219,9 +222,17 @@ class Relay:
                         yield await self._settle(in_flight[0])
                         in_flight.popleft()
                     return
+                records, reading = await _taken(reading), None
         finally:
+            if reading is not None:
+                _abandon(reading)
             for sent in in_flight:
                 sent.confirmations.cancel()
+
+    async def _read(self, *, after: str | None) -> list[OutboxRecord]:
+        """The next pending batch after `after`; a commit from now on wakes the relay again."""
+        self._wake.clear()
+        return await self._outbox.pending(self._settings.relay_batch, after=after)
 
     async def _send(self, publisher: BatchPublisher, records: list[OutboxRecord]) -> _InFlight:
         started = time.monotonic()
@@ -286,6 +297,17 @@ class _InFlight:
     records: list[OutboxRecord]
     confirmations: Confirmations
     started: float
+
+
+async def _taken(reading: asyncio.Task[list[OutboxRecord]] | None) -> list[OutboxRecord]:
+    """What the read ahead found; nothing when there was none (the last read found none)."""
+    return [] if reading is None else await reading
+
+
+def _abandon(reading: asyncio.Task[list[OutboxRecord]]) -> None:
+    """Give up a read ahead: cancelled, and its outcome, even a failure, left unheard."""
+    reading.cancel()
+    reading.add_done_callback(lambda task: task.cancelled() or task.exception())
 
 
 def _clean(batch: BatchResult) -> bool:
