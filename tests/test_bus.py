@@ -231,6 +231,21 @@ async def test_nacked_and_returned_messages_are_not_confirmed(
         assert await publisher.publish(batch) == ["ev-1"]
 
 
+async def test_publishes_cancelled_before_they_start_give_their_window_slots_back(
+    amqp_url: str,
+) -> None:
+    """The window is 4: had the four cancelled publishes kept their slots, the next batch
+    would wait for confirms that never come."""
+    async with Publisher(settings_for(amqp_url, BILLING), timeout_s=10) as publisher:
+        sending = await publisher.send([record(n) for n in range(1, 5)])
+        sending.cancel()  # before any of their tasks ran a step
+
+        async with asyncio.timeout(10):
+            confirmed = await publisher.publish([record(n) for n in range(5, 9)])
+
+    assert confirmed == ["ev-5", "ev-6", "ev-7", "ev-8"]
+
+
 async def test_relay_publishes_everything_and_marks_only_confirmed(
     amqp_url: str, channel: AbstractChannel
 ) -> None:

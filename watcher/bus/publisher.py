@@ -111,6 +111,8 @@ class Publisher:
             for record in records:
                 await self._window.acquire()
                 task = asyncio.create_task(self._publish_one(exchange, record))
+                # Released when the task ends, however: even cancelled before its first step.
+                task.add_done_callback(self._release_slot)
                 self._deadlines.watch(task)
                 started.append(task)
         except BaseException:
@@ -148,7 +150,8 @@ class Publisher:
         return exchange
 
     async def _publish_one(self, exchange: AbstractExchange, record: OutboxRecord) -> _Outcome:
-        """Publish one record and wait for its confirm; its window slot is taken already.
+        """Publish one record and wait for its confirm; its window slot is taken already, and
+        released when the task ends (`send`).
 
         Runs as a task that `_deadlines` watches: past `timeout_s` it is cancelled, and that
         cancel, unlike any other, ends it as not confirmed.
@@ -165,9 +168,10 @@ class Publisher:
             return False
         except CONNECTION_EXCEPTIONS as exc:
             return exc
-        finally:
-            self._window.release()
         return True
+
+    def _release_slot(self, _: asyncio.Task[_Outcome]) -> None:
+        self._window.release()
 
 
 class _Deadlines:
