@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import sqlite3
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -466,3 +467,35 @@ async def test_recorded_polls_are_written_together_soon_after_or_once_enough_wai
         for n in range(sqlite.STATES_BATCH):
             await store.record_poll(SOURCE, f"c{n:04d}", state)
         assert query(path, "SELECT count(*) FROM poll_state") == [(sqlite.STATES_BATCH + 1,)]
+
+
+async def test_a_poll_reads_on_the_loop_without_waiting_for_a_writer_or_seeing_its_work(
+    tmp_path: Path,
+) -> None:
+    """Another process holds the write lock with a poll state written but not committed:
+    `prior_poll` (on the event loop's own connection) neither waits nor sees it."""
+    path = tmp_path / "order-watcher.db"
+    state = PollState(True, last_success_at=T0)
+    async with opened(f"sqlite:///{path}") as store:
+        await store.commit_sync(SOURCE, CUSTOMER_ID, snapshots=[], events=[], state=state)
+        with contextlib.closing(sqlite3.connect(path, isolation_level=None)) as other:
+            other.execute("BEGIN IMMEDIATE")
+            other.execute("UPDATE poll_state SET last_success_at = 'uncommitted'")
+            started = time.perf_counter()
+
+            prior = await store.prior_poll(SOURCE, CUSTOMER_ID)
+
+            waited_s = time.perf_counter() - started
+            other.execute("ROLLBACK")
+
+    assert prior.state == state
+    assert waited_s < sqlite_connection.READER_BUSY_MS / 1000
+
+
+async def test_a_store_in_memory_reads_through_its_thread(tmp_path: Path) -> None:
+    async with opened("sqlite:///:memory:") as store:
+        state = PollState(True, last_success_at=T0)
+        await store.commit_sync(SOURCE, CUSTOMER_ID, snapshots=[], events=[], state=state)
+
+        assert (await store.prior_poll(SOURCE, CUSTOMER_ID)).state == state
+        assert await store.poll_state(SOURCE, CUSTOMER_ID) == state

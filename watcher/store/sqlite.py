@@ -4,6 +4,9 @@ One connection on a thread of its own serves the process (`sqlite_connection.Wor
 Each method is one operation on that thread: every statement it runs, its transaction
 included, in one hop from the event loop, and operations run one at a time, so a
 transaction never interleaves with another and a reader never sees a sync half-written.
+The two reads of one customer's rows that every poll makes (`prior_poll`, `poll_state`)
+run instead on the event loop's thread, on a second connection (`Worker.read`): a
+read transaction of its own, which sees only committed syncs.
 How the connection is opened, configured (WAL, busy timeout) and migrated, and how its
 transactions and errors are handled, is `sqlite_connection`'s part; a sync is one of its
 transactions.
@@ -36,7 +39,7 @@ import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 import orjson
 
@@ -60,6 +63,7 @@ DEFAULT_RETENTION_S = 7 * 86_400.0
 PRUNE_INTERVAL = timedelta(hours=1)
 IN_LIST_CHUNK = 500  # ids per IN (...): well under the 999 parameters of old SQLite builds
 ORDER_STATUSES = frozenset(OrderStatus)
+T = TypeVar("T")
 STATES_BATCH = 500  # unwritten poll states that make a write at once
 STATES_DELAY_S = 1.0  # how long the first unwritten poll state waits for others
 NOTHING_IN_FLIGHT: frozenset[str] = frozenset()  # shared by every state with none in flight
@@ -122,7 +126,7 @@ class SqliteStore:
             return None if row is None else _poll_state(*row)
 
         unwritten = self._unwritten.get((source, customer_id))
-        return unwritten or await self._worker.run("read the poll state", read)
+        return unwritten or await self._small_read("read the poll state", read)
 
     async def prior_poll(self, source: str, customer_id: str) -> PriorPoll:
         def read(db: sqlite3.Connection) -> PriorPoll:
@@ -131,7 +135,7 @@ class SqliteStore:
             state = None if row is None else _poll_state(*row)
             return _prior_poll(state, known)
 
-        prior = await self._worker.run("read the poll state", read)
+        prior = await self._small_read("read the poll state", read)
         unwritten = self._unwritten.get((source, customer_id))
         return prior if unwritten is None else dataclasses.replace(prior, state=unwritten)
 
@@ -145,6 +149,12 @@ class SqliteStore:
             if of_source == source:
                 states[customer_id] = state
         return states
+
+    async def _small_read(self, action: str, read: Callable[[sqlite3.Connection], T]) -> T:
+        """A read of one customer's rows: on the event loop's thread when the worker can."""
+        if self._worker.reads_inline:
+            return self._worker.read(action, read)
+        return await self._worker.run(action, read)
 
     async def record_poll(self, source: str, customer_id: str, state: PollState) -> None:
         if self._worker.closed:
