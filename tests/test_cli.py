@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import re
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -52,7 +53,10 @@ def clean_environment() -> dict[str, str]:
 async def started(
     *args: str, cwd: Path, env: dict[str, str] | None = None
 ) -> AsyncIterator[asyncio.subprocess.Process]:
-    """`python -m watcher.cli ARGS` started with pipes; killed on exit if still running."""
+    """`python -m watcher.cli ARGS` started with pipes; killed on exit if still running.
+
+    Ctrl-C is the default in the child even when these tests run in the background, where
+    the shell starts them with SIGINT ignored and a child would inherit that."""
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -62,6 +66,7 @@ async def started(
         stderr=asyncio.subprocess.PIPE,
         env=env or clean_environment(),
         cwd=cwd,
+        preexec_fn=_interruptible,
     )
     try:
         yield process
@@ -69,6 +74,10 @@ async def started(
         if process.returncode is None:
             process.kill()
             await process.wait()
+
+
+def _interruptible() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 async def run_cli(*args: str, cwd: Path, timeout_s: float = 20.0) -> Completed:
