@@ -4,9 +4,9 @@ One connection on a thread of its own serves the process (`sqlite_connection.Wor
 Each method is one operation on that thread: every statement it runs, its transaction
 included, in one hop from the event loop, and operations run one at a time, so a
 transaction never interleaves with another and a reader never sees a sync half-written.
-The two reads of one customer's rows that every poll makes (`prior_poll`, `poll_state`)
-run instead on the event loop's thread, on a second connection (`Worker.read`): a
-read transaction of its own, which sees only committed syncs.
+The reads of one customer's rows that a poll makes (`prior_poll`, `poll_state`,
+`load_priors`) run instead on the event loop's thread, on a second connection
+(`Worker.read`): each a read transaction of its own, which sees only committed syncs.
 How the connection is opened, configured (WAL, busy timeout) and migrated, and how its
 transactions and errors are handled, is `sqlite_connection`'s part; a sync is one of its
 transactions.
@@ -239,7 +239,7 @@ class SqliteStore:
             bodies = _rows_of(db, schema.SELECT_SNAPSHOTS, (source, customer_id), ids)
             return same, bodies, {row[0] for row in changed if row[4] is None}
 
-        same, bodies, unknown = await self._worker.run("load snapshots", read)
+        same, bodies, unknown = await self._small_read("load snapshots", read)
         found = {
             order_id: Snapshot(
                 order=fetched[order_id],
