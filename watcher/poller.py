@@ -2,7 +2,9 @@
 
 A customer's sync fetches its recent orders (all or nothing), reconciles them with the
 stored snapshots and commits the new snapshots, their events and the poll state in one
-transaction. It never waits for the broker: after a commit it only wakes the relay.
+transaction; a sync with nothing else to write, once the customer's baseline is done, only
+records its poll state (`record_poll`, which the store may write later with others). It
+never waits for the broker: after a commit it only wakes the relay.
 
 Windows: a customer's first sync, and then one every `full_relist_interval_s`, re-lists
 everything; the syncs between ask only for orders created in the last `lookback_days`.
@@ -47,8 +49,10 @@ from watcher.core.errors import (
 from watcher.core.events import OrderEvent
 from watcher.core.ports import (
     CustomerDirectory,
+    Listing,
     OutboxRecord,
     PollState,
+    PriorPoll,
     Provider,
     SnapshotStore,
     StoreFeed,
@@ -517,19 +521,12 @@ class Poller:
             thresholds=thresholds,
             digests=listing.digests,
         )
-        stuck = result.stuck + sync.stuck_as_before(
-            prior, listing.same, thresholds=thresholds, now=now
-        )
         # An order listed as before is as much in flight as it was.
         as_before = listing.same & (state.in_flight | prior.episodes.keys())
         in_flight = schedule.still_in_flight(state.in_flight, orders, complete=full) | as_before
-        if not full:  # a stuck order the window no longer shows is still stuck
-            listed = listing.same | {order.order_id for order in orders}
-            stuck += [
-                order
-                for order in self._tally.stuck_of(customer_id)
-                if order.order_id not in listed and order.order_id in in_flight
-            ]
+        stuck = self._stuck_after(
+            customer_id, prior, listing, result.stuck, in_flight=in_flight, full=full, now=now
+        )
         delay_s = schedule.next_delay_s(
             self._source, hot=bool(in_flight), rng=self._rng, first=not state.baseline_done
         )
@@ -563,6 +560,33 @@ class Poller:
             hot=bool(in_flight),
             next_delay_s=delay_s,
         )
+
+    def _stuck_after(
+        self,
+        customer_id: str,
+        prior: PriorPoll,
+        listing: Listing,
+        read_in_full: list[sync.Stuck],
+        *,
+        in_flight: frozenset[str],
+        full: bool,
+        now: datetime,
+    ) -> list[sync.Stuck]:
+        """The customer's stuck orders after a sync: those it read in full, those listed as
+        before (judged from their episodes) and, between full re-lists, those stuck at the
+        last sync that the window no longer shows, while they are still in flight."""
+        thresholds = self._source.stuck
+        stuck = read_in_full + sync.stuck_as_before(
+            prior, listing.same, thresholds=thresholds, now=now
+        )
+        if not full:
+            listed = listing.same | {order.order_id for order in listing.orders}
+            stuck += [
+                order
+                for order in self._tally.stuck_of(customer_id)
+                if order.order_id not in listed and order.order_id in in_flight
+            ]
+        return stuck
 
     async def _sync_store(self, store_wide: feed.StoreWide) -> CustomerSync:
         """One store-wide poll (`watcher.feed`), as one sync of the customer `feed.FEED`."""
