@@ -57,6 +57,13 @@ def settings_for(url: str, *queues: QueueSettings) -> AmqpSettings:
     )
 
 
+async def cancelled(task: asyncio.Task[Any]) -> None:
+    """Cancel the relay's task and see it end cancelled."""
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
 def record(
     n: int, *, routing_key: str = "adobe_vip.order.created", event_type: str = "order.created"
 ) -> OutboxRecord:
@@ -266,9 +273,7 @@ async def test_relay_publishes_everything_and_marks_only_confirmed(
     outbox.add(records(range(10, 13)))
     relay.wake()
     await published(outbox, 13)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await cancelled(task)
 
     assert set(outbox.published) == {f"ev-{n}" for n in range(13)}
     assert set(outbox.published.values()) == {T0}
@@ -325,9 +330,7 @@ async def test_an_unconfirmed_event_goes_out_again_after_the_batches_behind_it(
     assert [r.event_id for r in outbox.unpublished] == ["ev-2"]
     await channel.queue_delete("full")
     await published(outbox, 9)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await cancelled(task)
 
 
 EVENTS_IN_OUTAGE = 15_000
@@ -351,9 +354,7 @@ async def test_a_connection_lost_mid_batch_marks_nothing_unconfirmed(
     marked_during_outage = set(outbox.published)
     await asyncio.to_thread(outage_broker.start)
     await published(outbox, EVENTS_IN_OUTAGE)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await cancelled(task)
 
     assert len(marked_during_outage) < EVENTS_IN_OUTAGE, "the stop came too late to cut a batch"
     connection = await aio_pika.connect(outage_broker.url)
@@ -407,9 +408,7 @@ async def test_confirms_stalled_past_the_deadline_leave_the_events_pending(
 
     await asyncio.to_thread(outage_broker.ctl, "set_vm_memory_high_watermark", "0.4")
     await published(outbox, 11)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await cancelled(task)
 
     connection = await aio_pika.connect(outage_broker.url)
     async with connection:
@@ -460,9 +459,7 @@ async def test_relay_survives_an_outage_and_delivers_each_event_once(
 
     await asyncio.to_thread(outage_broker.start)
     await published(outbox, 21)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    await cancelled(task)
 
     connection = await aio_pika.connect(outage_broker.url)
     async with connection:
@@ -483,9 +480,7 @@ async def test_relay_keeps_trying_while_the_broker_is_down_at_start(
     with caplog.at_level(logging.INFO, logger="watcher.bus"):
         task = asyncio.create_task(relay.run())
         await factory.wait_for_calls(4)
-        task.cancel()
-        with pytest.raises(asyncio.CancelledError):
-            await task
+        await cancelled(task)
 
     assert outbox.published == {}
     outages = [r for r in caplog.records if "broker unavailable" in r.getMessage()]
