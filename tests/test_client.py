@@ -9,6 +9,7 @@ answers what each test tells it to, headers and body included.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any, cast
 
 import aiohttp
@@ -24,7 +25,7 @@ from watcher.core.errors import (
     TransientProviderError,
 )
 from watcher.providers import connect
-from watcher.providers.client import Dialect, VendorClient
+from watcher.providers.client import Dialect, VendorClient, trace_id
 from watcher.settings import AuthSettings, LimitSettings, RetrySettings, SourceSettings
 
 CLIENT_SECRET = "cl13nt-s3cret-value"
@@ -186,3 +187,12 @@ async def test_a_next_link_leaving_the_vendor_is_refused_without_quoting_its_que
 
     assert "/v3/customers/c1/orders" in str(caught.value)
     assert "l1ve-t0ken-value" not in error_texts(caught.value)
+
+
+def test_trace_ids_are_distinct_version_4_uuids() -> None:
+    ids = [trace_id() for _ in range(10_000)]
+
+    parsed = [uuid.UUID(text) for text in ids]
+    assert len(set(ids)) == len(ids)
+    assert {(u.version, u.variant) for u in parsed} == {(4, uuid.RFC_4122)}
+    assert [str(u) for u in parsed] == ids

@@ -49,6 +49,21 @@ def _no_headers() -> dict[str, str]:
     return {}
 
 
+_IDS = random.Random()  # seeded from the OS; ids to trace requests by, never secrets
+_VERSION_4 = (~(0xF000 << 64) & ~(0xC000 << 48), (0x4000 << 64) | (0x8000 << 48))
+
+
+def trace_id() -> str:
+    """A fresh random version-4 UUID as text, for a vendor's request and correlation ids.
+
+    Unique, not unpredictable: half of `str(uuid.uuid4())`'s cost or less, which reads the
+    OS's randomness at every call (two ids per request at thousands of requests a second;
+    measured 2.2 us against 4.4-6 us)."""
+    keep, add = _VERSION_4
+    digits = f"{_IDS.getrandbits(128) & keep | add:032x}"
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
+
+
 @dataclass(frozen=True, slots=True)
 class Dialect:
     """What one vendor adds to the shared client (see the module docstring)."""

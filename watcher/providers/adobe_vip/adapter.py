@@ -21,7 +21,6 @@ Mapping: `mapping`.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
@@ -32,7 +31,7 @@ from watcher.core.errors import ConfigError, MalformedReplyError
 from watcher.core.models import Order
 from watcher.core.ports import Listing
 from watcher.providers.adobe_vip import mapping, replies
-from watcher.providers.client import Dialect, VendorClient
+from watcher.providers.client import Dialect, VendorClient, trace_id
 from watcher.providers.reply import validate
 from watcher.settings import SourceSettings
 
@@ -44,7 +43,7 @@ CUSTOMERS_PAGE_SIZE = 50  # Adobe's largest customer page
 
 
 def _trace_headers() -> dict[str, str]:
-    return {"X-Request-Id": str(uuid.uuid4()), "X-Correlation-Id": str(uuid.uuid4())}
+    return {"X-Request-Id": trace_id(), "X-Correlation-Id": trace_id()}
 
 
 DIALECT = Dialect(trace_headers=_trace_headers)

@@ -40,7 +40,6 @@ requests per minute per tenant (`watcher.vendors`). Reply models: `replies`; map
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -51,7 +50,7 @@ from watcher import vendors
 from watcher.core.errors import ConfigError, MalformedReplyError, PermanentProviderError
 from watcher.core.models import TERMINAL_STATUSES, Order
 from watcher.providers import tokens
-from watcher.providers.client import Dialect, Parse, VendorClient
+from watcher.providers.client import Dialect, Parse, VendorClient, trace_id
 from watcher.providers.partner_center import mapping, replies
 from watcher.settings import SourceSettings
 
@@ -64,7 +63,7 @@ Grant = Literal["client_credentials", "refresh_token"]
 
 
 def _trace_headers() -> dict[str, str]:
-    return {"MS-RequestId": str(uuid.uuid4()), "MS-CorrelationId": str(uuid.uuid4())}
+    return {"MS-RequestId": trace_id(), "MS-CorrelationId": trace_id()}
 
 
 DIALECT = Dialect(trace_headers=_trace_headers)

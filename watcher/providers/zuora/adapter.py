@@ -38,7 +38,6 @@ not watched.
 from __future__ import annotations
 
 import logging
-import uuid
 from collections.abc import AsyncGenerator, AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
@@ -48,7 +47,7 @@ from pydantic import BaseModel
 
 from watcher.core.errors import MalformedReplyError
 from watcher.core.models import Order
-from watcher.providers.client import Dialect, VendorClient
+from watcher.providers.client import Dialect, VendorClient, trace_id
 from watcher.providers.reply import validate
 from watcher.providers.translate import BadRequest
 from watcher.providers.zuora import mapping, replies
@@ -70,7 +69,7 @@ M = TypeVar("M", bound=BaseModel)
 
 
 def _trace_headers() -> dict[str, str]:
-    return {"zuora-track-id": uuid.uuid4().hex}
+    return {"zuora-track-id": trace_id().replace("-", "")}
 
 
 DIALECT = Dialect(
