@@ -122,6 +122,14 @@ async def opened_rig(
         yield Rig(adobe_sim, sim_admin, snapshots, session, ManualClock(SIM_NOW))
 
 
+async def completed_after_the_baseline(rig: Rig, poller: Poller) -> CustomerSync:
+    """Baseline the customer, complete its order 5120000001 a minute later, sync again."""
+    await poller.sync_customer(CUSTOMER)
+    await rig.admin.patch_order(CUSTOMER, "5120000001", COMPLETED)
+    rig.clock.advance(60)
+    return await poller.sync_customer(CUSTOMER)
+
+
 def kinds(result: CustomerSync) -> list[tuple[str, str, str | None]]:
     """(type, order, line) of every event, sorted."""
     return sorted((e.type, e.order_id, e.affected_line()) for e in result.events)

@@ -35,6 +35,7 @@ from tests.poller_cases import (
     FULL_RELIST_S,
     SOURCE,
     Rig,
+    completed_after_the_baseline,
     kinds,
     opened_rig,
 )
@@ -147,12 +148,7 @@ async def test_a_change_outside_the_essence_records_a_new_digest_and_no_event(ri
 async def test_an_order_that_settles_gets_its_events_and_leaves_the_orders_in_flight(
     rig: Rig,
 ) -> None:
-    poller = rig.poller()
-    await poller.sync_customer(CUSTOMER)
-    await rig.admin.patch_order(CUSTOMER, "5120000001", COMPLETED)
-    rig.clock.advance(60)
-
-    result = await poller.sync_customer(CUSTOMER)
+    result = await completed_after_the_baseline(rig, rig.poller())
 
     state = await rig.store.poll_state(SOURCE, CUSTOMER)
     prior = await rig.store.prior_poll(SOURCE, CUSTOMER)

@@ -23,7 +23,6 @@ import pytest
 
 from tests.plugins.simulator import SIM_NOW, AdobeSimulator, SimAdmin
 from tests.poller_cases import (
-    COMPLETED,
     CUSTOMER,
     CUSTOMER_ORDERS,
     FULL_RELIST_S,
@@ -35,6 +34,7 @@ from tests.poller_cases import (
     UNKNOWN_CUSTOMER,
     Rig,
     adobe_time,
+    completed_after_the_baseline,
     first_pages,
     kinds,
     opened_rig,
@@ -109,12 +109,7 @@ async def test_an_order_created_after_the_baseline_is_order_created(rig: Rig) ->
 async def test_completion_with_subscription_ids_raises_status_and_provisioning_events(
     rig: Rig,
 ) -> None:
-    poller = rig.poller()
-    await poller.sync_customer(CUSTOMER)
-    await rig.admin.patch_order(CUSTOMER, "5120000001", COMPLETED)
-    rig.clock.advance(60)
-
-    result = await poller.sync_customer(CUSTOMER)
+    result = await completed_after_the_baseline(rig, rig.poller())
 
     assert kinds(result) == [
         ("order.line_item.status_changed", "5120000001", "1"),

@@ -105,11 +105,11 @@ def offered(
 ) -> Mapping[str, str]:
     """The digests to give the fetch: all of `prior`'s, but those of the orders whose
     order.stuck falls due by `now` (those are read in full, to be reported)."""
-    due = [
+    due = {
         order_id
         for order_id, episode in prior.episodes.items()
         if stuck.judge_unchanged(episode, thresholds=thresholds, now=now).report
-    ]
+    }
     if not due:
         return prior.digests
     return {order_id: d for order_id, d in prior.digests.items() if order_id not in due}
