@@ -48,6 +48,9 @@ def config(sim: AdobeSimulator, *, db: Path, amqp_url: str, customers: list[str]
                 "customers": customers,
                 "poll_interval_s": 0.2,
                 "poll_jitter_s": 0.05,
+                # The simulator's orders were created before SIM_NOW and the watcher reads the
+                # real clock: a window of ten years keeps them all in it as the date moves on.
+                "lookback_days": 3650,
                 "auth": {
                     "token_url": sim.token_url,
                     "client_id": CLIENT_ID,
