@@ -64,7 +64,7 @@ def config_error(tmp_path: Path, text: str, environ: dict[str, str] | None = Non
 
 def test_load_a_file(tmp_path: Path) -> None:
     loaded = load(tmp_path, CONFIG)
-    assert loaded.store.url == "sqlite:///var/lib/order-watcher.db"
+    assert loaded.store.url.get_secret_value() == "sqlite:///var/lib/order-watcher.db"
     assert loaded.amqp.url.get_secret_value() == "amqp://watcher:amqp-password@rabbit:5672/"
     assert loaded.amqp.exchange == "orders"
     assert loaded.http.listen == "0.0.0.0:9108"
@@ -83,7 +83,7 @@ def test_load_a_file(tmp_path: Path) -> None:
 
 def test_defaults_without_a_file() -> None:
     loaded = settings.load(None, {})
-    assert loaded.store.url == "sqlite:///order-watcher.db"
+    assert loaded.store.url.get_secret_value() == "sqlite:///order-watcher.db"
     assert loaded.amqp.exchange == "order-watcher"
     assert loaded.amqp.url.get_secret_value() == "amqp://guest:guest@127.0.0.1:5672/"
     assert loaded.http.listen == "127.0.0.1:9108"
@@ -124,7 +124,7 @@ def test_the_environment_fills_sections_the_file_lacks(tmp_path: Path) -> None:
         '[amqp]\nexchange = "orders"\n',
         {"WATCHER_STORE__URL": "sqlite:///tmp/x.db", "WATCHER_LOG_FORMAT": "json"},
     )
-    assert loaded.store.url == "sqlite:///tmp/x.db"
+    assert loaded.store.url.get_secret_value() == "sqlite:///tmp/x.db"
     assert loaded.log_format == "json"
     assert loaded.amqp.exchange == "orders"
 
@@ -536,7 +536,7 @@ def test_two_sources_spelled_alike_are_a_mistake_for_a_name(tmp_path: Path) -> N
 
 SECRET_KEYS = [
     (section, name)
-    for section in (settings.AmqpSettings, settings.AuthSettings)
+    for section in (settings.AmqpSettings, settings.AuthSettings, settings.StoreSettings)
     for name, field in section.model_fields.items()
     if "SecretStr" in str(field.annotation) and not name.endswith("_file")
 ]
@@ -550,6 +550,8 @@ def test_every_secret_has_a_file_variant() -> None:
         ("AuthSettings", "client_secret"),
         ("AuthSettings", "api_key"),
         ("AuthSettings", "refresh_token"),
+        ("StoreSettings", "url"),
+        ("StoreSettings", "password"),
     }
     for section, name in SECRET_KEYS:
         assert f"{name}_file" in section.model_fields
@@ -575,6 +577,21 @@ def test_the_amqp_password_replaces_the_urls(tmp_path: Path) -> None:
     loaded = load(tmp_path, CONFIG, {"WATCHER_AMQP__PASSWORD_FILE": str(password_file)})
     assert loaded.amqp.url.get_secret_value() == "amqp://watcher:p%40ss%2Fword@rabbit:5672/"
     assert "p@ss" not in repr(loaded.amqp)
+
+
+def test_the_store_password_replaces_the_urls_and_never_shows(tmp_path: Path) -> None:
+    password_file = tmp_path / "db-password"
+    password_file.write_text("s3cret:/@\n")
+    url = 'url = "postgresql://watcher@db.internal:5432/orders"'
+    text = CONFIG.replace('url = "sqlite:///var/lib/order-watcher.db"', url)
+    environ = {"WATCHER_STORE__PASSWORD_FILE": str(password_file)}
+
+    loaded = load(tmp_path, text, environ)
+
+    expected = "postgresql://watcher:s3cret%3A%2F%40@db.internal:5432/orders"
+    assert loaded.store.url.get_secret_value() == expected
+    assert "s3cret" not in repr(loaded)
+    assert "s3cret" not in loaded.model_dump_json()
 
 
 def test_an_unreadable_secret_file_names_its_variable(tmp_path: Path) -> None:

@@ -6,8 +6,9 @@ no reader sees it half-written), duplicate event ids, the outbox's order, limit,
 statistics and pruning, isolation between customers and sources, durability across close
 and reopen, and a closed store's errors.
 
-A store joins by adding an async context manager to `FACTORIES`: given a fresh `tmp_path`,
-it yields an `Opener` that opens the same empty database each time it is called.
+A store joins by adding an async context manager to `FACTORIES`: given the test's request
+(for fixtures such as `pg_url`) and a fresh `tmp_path`, it yields an `Opener` that opens the
+same empty database each time it is called.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from tests.orders import CUSTOMER_ID, SOURCE, line, order
 from watcher.core.errors import StoreError
 from watcher.core.models import OrderStatus, Provisioning
 from watcher.core.ports import Episode, OutboxRecord, PollState, PriorPoll, Snapshot, Store
-from watcher.store import sqlite
+from watcher.store import postgres, sqlite
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 SYNCED = PollState(baseline_done=True, last_success_at=T0)
@@ -40,20 +41,31 @@ Opener = Callable[[], Awaitable[ContractStore]]
 
 
 @contextlib.asynccontextmanager
-async def _sqlite_file(tmp_path: Path) -> AsyncIterator[Opener]:
+async def _sqlite_file(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Opener]:
     async def open_() -> ContractStore:
         return await sqlite.SqliteStore.open(tmp_path / "store" / "order-watcher.db")
 
     yield open_
 
 
-FACTORIES = [pytest.param(_sqlite_file, id="sqlite")]
+@contextlib.asynccontextmanager
+async def _postgres(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Opener]:
+    url = cast(str, request.getfixturevalue("pg_url"))  # a fresh database of its own
+
+    async def open_() -> ContractStore:
+        return await postgres.PostgresStore.open(url)
+
+    yield open_
+
+
+Factory = Callable[[pytest.FixtureRequest, Path], contextlib.AbstractAsyncContextManager[Opener]]
+FACTORIES = [pytest.param(_sqlite_file, id="sqlite"), pytest.param(_postgres, id="postgres")]
 
 
 @pytest.fixture(params=FACTORIES)
 async def opener(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Opener]:
-    factory = cast(Callable[[Path], contextlib.AbstractAsyncContextManager[Opener]], request.param)
-    async with factory(tmp_path) as open_:
+    factory = cast(Factory, request.param)
+    async with factory(request, tmp_path) as open_:
         yield open_
 
 

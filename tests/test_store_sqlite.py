@@ -24,7 +24,16 @@ from watcher.core import essence
 from watcher.core.errors import ConfigError, StoreError
 from watcher.core.models import OrderStatus
 from watcher.core.ports import Episode, OutboxRecord, PollState, Snapshot
-from watcher.store import codec, open_store, opened, schema, sqlite, sqlite_connection
+from watcher.store import (
+    codec,
+    deferred,
+    open_store,
+    opened,
+    retention,
+    schema,
+    sqlite,
+    sqlite_connection,
+)
 
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -353,10 +362,10 @@ async def test_published_events_past_retention_are_pruned_as_events_are_marked(
         state=PollState(True),
     )
     await store.mark_published(["e1"], at=T0)
-    await store.mark_published(["e2"], at=T0 + sqlite.PRUNE_INTERVAL / 2)
+    await store.mark_published(["e2"], at=T0 + retention.PRUNE_INTERVAL / 2)
     assert query(path, "SELECT count(*) FROM outbox") == [(3,)]
 
-    await store.mark_published(["e3"], at=T0 + day + sqlite.PRUNE_INTERVAL)
+    await store.mark_published(["e3"], at=T0 + day + retention.PRUNE_INTERVAL)
     await store.close()
 
     assert query(path, "SELECT event_id FROM outbox ORDER BY seq") == [("e3",)]
@@ -461,12 +470,12 @@ async def test_recorded_polls_are_written_together_soon_after_or_once_enough_wai
         await store.record_poll(SOURCE, "early", state)
         assert query(path, "SELECT count(*) FROM poll_state") == [(0,)]
 
-        await asyncio.sleep(sqlite.STATES_DELAY_S + 0.5)
+        await asyncio.sleep(deferred.DELAY_S + 0.5)
         assert query(path, "SELECT customer_id FROM poll_state") == [("early",)]
 
-        for n in range(sqlite.STATES_BATCH):
+        for n in range(deferred.BATCH):
             await store.record_poll(SOURCE, f"c{n:04d}", state)
-        assert query(path, "SELECT count(*) FROM poll_state") == [(sqlite.STATES_BATCH + 1,)]
+        assert query(path, "SELECT count(*) FROM poll_state") == [(deferred.BATCH + 1,)]
 
 
 async def test_a_poll_reads_on_the_loop_without_waiting_for_a_writer_or_seeing_its_work(

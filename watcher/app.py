@@ -28,6 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TextIO
 
 from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector
+from pydantic import SecretStr
 
 from watcher import observe, service, store, web
 from watcher.bus import unroutable
@@ -133,7 +134,7 @@ async def _build(
     providers: ProviderFactory,
 ) -> Parts:
     """Open the store, the vendor sessions and the HTTP endpoints on `stack`; build the rest."""
-    snapshots = await stack.enter_async_context(store.opened(settings.store.url))
+    snapshots = await stack.enter_async_context(store.opened(settings.store.url.get_secret_value()))
     observed = observe.Observed(
         settings,
         snapshots,
@@ -196,7 +197,8 @@ async def once(settings: Settings, *, out: TextIO) -> list[CustomerSync]:
         out.flush()
 
     results: list[CustomerSync] = []
-    async with store.opened(settings.store.url) as snapshots, sessions.pooled() as session:
+    url = settings.store.url.get_secret_value()
+    async with store.opened(url) as snapshots, sessions.pooled() as session:
         for source in settings.sources:
             provider = build_provider(source, session)
             poller = Poller(
@@ -232,7 +234,8 @@ async def check(settings: Settings) -> list[Check]:
 async def _check_store(settings: Settings) -> Check:
     name = f"store ({_scheme(settings.store.url)})"
     try:
-        async with store.opened(settings.store.url, read_only=True) as snapshots:
+        url = settings.store.url.get_secret_value()
+        async with store.opened(url, read_only=True) as snapshots:
             stats = await snapshots.stats()
     except StoreError as exc:
         return Check(name, False, str(exc))
@@ -281,5 +284,5 @@ async def _first_store_page(provider: guard.Guarded, *, since: datetime) -> str:
     return f"store-wide: {len(page)} order(s) of {customers} customer(s) changed in the last day"
 
 
-def _scheme(url: str) -> str:
-    return url.partition(":")[0]
+def _scheme(url: SecretStr) -> str:
+    return url.get_secret_value().partition(":")[0]

@@ -89,7 +89,22 @@ def _fill_secrets_from_files(section: BaseModel) -> None:
 
 
 class StoreSettings(_Section):
-    url: str = "sqlite:///order-watcher.db"
+    """Where snapshots, poll state and the outbox live: a SQLite file (one process) or a
+    PostgreSQL database (any number of replicas). A PostgreSQL password may be in the URL,
+    in `password` or `password_file` (either replaces the URL's), or in the environment's
+    PGPASSWORD."""
+
+    url: SecretStr = SecretStr("sqlite:///order-watcher.db")
+    url_file: SecretFile | None = None
+    password: SecretStr | None = None
+    password_file: SecretFile | None = None
+
+    @model_validator(mode="after")
+    def _password_into_url(self) -> StoreSettings:
+        _fill_secrets_from_files(self)  # the password may come from its file
+        if self.password is not None:
+            object.__setattr__(self, "url", _with_password(self.url, self.password, "watcher"))
+        return self
 
 
 class QueueSettings(_Section):
@@ -121,13 +136,17 @@ class AmqpSettings(_Section):
     def _password_into_url(self) -> AmqpSettings:
         _fill_secrets_from_files(self)  # the password may come from its file
         if self.password is not None:
-            parts = urlsplit(self.url.get_secret_value())
-            user = quote(parts.username or "guest", safe="")
-            host = parts.netloc.rpartition("@")[2]
-            secret = quote(self.password.get_secret_value(), safe="")
-            url = urlunsplit(parts._replace(netloc=f"{user}:{secret}@{host}"))
-            object.__setattr__(self, "url", SecretStr(url))
+            object.__setattr__(self, "url", _with_password(self.url, self.password, "guest"))
         return self
+
+
+def _with_password(url: SecretStr, password: SecretStr, default_user: str) -> SecretStr:
+    """`url` with its password replaced by `password` (and `default_user` when it names none)."""
+    parts = urlsplit(url.get_secret_value())
+    user = quote(parts.username or default_user, safe="")
+    host = parts.netloc.rpartition("@")[2]
+    secret = quote(password.get_secret_value(), safe="")
+    return SecretStr(urlunsplit(parts._replace(netloc=f"{user}:{secret}@{host}")))
 
 
 class HttpSettings(_Section):

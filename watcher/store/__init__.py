@@ -3,11 +3,11 @@
     sqlite:///relative/path.db      the embedded default, one file next to the service
     sqlite:////absolute/path.db
     sqlite:///:memory:              nothing survives the process (tests, `demo`)
+    postgresql://user:password@host:5432/database   (or postgres://) shared by replicas
 
 `opened(url)` is the async context manager the composition root enters in its exit stack;
 `open_store(url)` returns an open store the caller must close. Every store passes the same
-contract tests (tests/test_store_contract.py), so a PostgreSQL store slots in by scheme.
-Error messages name only the scheme, never the URL, which may carry a password.
+contract tests (tests/test_store_contract.py). Error messages never carry the URL's password.
 """
 
 from __future__ import annotations
@@ -17,13 +17,14 @@ from collections.abc import AsyncIterator
 
 from watcher.core.errors import ConfigError
 from watcher.core.ports import Store
-from watcher.store import sqlite
+from watcher.store import postgres, sqlite
+from watcher.store.retention import DEFAULT_RETENTION_S
 
 __all__ = ["open_store", "opened"]
 
 
 async def open_store(
-    url: str, *, retention_s: float = sqlite.DEFAULT_RETENTION_S, read_only: bool = False
+    url: str, *, retention_s: float = DEFAULT_RETENTION_S, read_only: bool = False
 ) -> Store:
     """An open store for `url`; `retention_s` is how long published events are kept.
 
@@ -36,12 +37,16 @@ async def open_store(
     if scheme.lower() == "sqlite":
         path = sqlite.path_from_url(url)
         return await sqlite.SqliteStore.open(path, retention_s=retention_s, read_only=read_only)
-    raise ConfigError("store.url", f"no store for the scheme {scheme!r}; supported: sqlite")
+    if scheme.lower() in postgres.SCHEMES:
+        return await postgres.PostgresStore.open(url, retention_s=retention_s, read_only=read_only)
+    raise ConfigError(
+        "store.url", f"no store for the scheme {scheme!r}; supported: sqlite, postgresql"
+    )
 
 
 @contextlib.asynccontextmanager
 async def opened(
-    url: str, *, retention_s: float = sqlite.DEFAULT_RETENTION_S, read_only: bool = False
+    url: str, *, retention_s: float = DEFAULT_RETENTION_S, read_only: bool = False
 ) -> AsyncIterator[Store]:
     """The store for `url`, closed on exit."""
     store = await open_store(url, retention_s=retention_s, read_only=read_only)

@@ -20,10 +20,8 @@ the schema and upgrade older databases in place. Published events are kept for
 `retention_s`, during which a late duplicate cannot be enqueued again, and pruned at most
 hourly as events are marked published.
 
-The poll states of syncs that wrote nothing else (`record_poll`, most polls at thousands of
-customers) wait in memory and are written together: `STATES_BATCH` at a time, and at most
-`STATES_DELAY_S` after the first, and at `close`. Until then the reads give them as if
-written; a crash loses them, which only makes those customers' next polls repeat work.
+The poll states of syncs that wrote nothing else (`record_poll`) wait in memory and are
+written together (`deferred`); the reads give them as if written.
 
 Every sqlite3 error is translated into `StoreError` by `sqlite_connection.translated`, with
 the cause chained.
@@ -31,13 +29,12 @@ the cause chained.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import functools
 import logging
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
@@ -54,18 +51,15 @@ from watcher.core.ports import (
     PriorPoll,
     Snapshot,
 )
-from watcher.store import codec, schema, sqlite_connection
+from watcher.store import codec, deferred, retention, schema, sqlite_connection
+from watcher.store.retention import DEFAULT_RETENTION_S
 
 log = logging.getLogger(__name__)
 
 URL_PREFIX = "sqlite:///"
-DEFAULT_RETENTION_S = 7 * 86_400.0
-PRUNE_INTERVAL = timedelta(hours=1)
 IN_LIST_CHUNK = 500  # ids per IN (...): well under the 999 parameters of old SQLite builds
 ORDER_STATUSES = frozenset(OrderStatus)
 T = TypeVar("T")
-STATES_BATCH = 500  # unwritten poll states that make a write at once
-STATES_DELAY_S = 1.0  # how long the first unwritten poll state waits for others
 NOTHING_IN_FLIGHT: frozenset[str] = frozenset()  # shared by every state with none in flight
 
 
@@ -98,12 +92,9 @@ class SqliteStore:
         clock: Callable[[], datetime] = _utcnow,
     ) -> None:
         self._worker = worker
-        self._retention = timedelta(seconds=retention_s)
         self._clock = clock
-        self._pruned_at: datetime | None = None
-        self._unwritten: dict[tuple[str, str], PollState] = {}  # see `record_poll`
-        self._writing_later: asyncio.TimerHandle | None = None
-        self._writes: set[asyncio.Task[None]] = set()
+        self._pruner = retention.Pruner(self.prune, retention_s=retention_s)
+        self._unwritten = deferred.DeferredStates(self._write_states)  # see `record_poll`
 
     @classmethod
     async def open(
@@ -125,7 +116,7 @@ class SqliteStore:
             row = db.execute(schema.SELECT_STATE, (source, customer_id)).fetchone()
             return None if row is None else _poll_state(*row)
 
-        unwritten = self._unwritten.get((source, customer_id))
+        unwritten = self._unwritten.get(source, customer_id)
         return unwritten or await self._small_read("read the poll state", read)
 
     async def prior_poll(self, source: str, customer_id: str) -> PriorPoll:
@@ -136,7 +127,7 @@ class SqliteStore:
             return _prior_poll(state, known)
 
         prior = await self._small_read("read the poll state", read)
-        unwritten = self._unwritten.get((source, customer_id))
+        unwritten = self._unwritten.get(source, customer_id)
         return prior if unwritten is None else dataclasses.replace(prior, state=unwritten)
 
     async def poll_states(self, source: str) -> dict[str, PollState]:
@@ -144,11 +135,7 @@ class SqliteStore:
             rows = db.execute(schema.SELECT_STATES, (source,))
             return {customer_id: _poll_state(*state) for customer_id, *state in rows}
 
-        states = await self._worker.run("read the schedules", read)
-        for (of_source, customer_id), state in self._unwritten.items():
-            if of_source == source:
-                states[customer_id] = state
-        return states
+        return self._unwritten.overlay(source, await self._worker.run("read the schedules", read))
 
     async def _small_read(self, action: str, read: Callable[[sqlite3.Connection], T]) -> T:
         """A read of one customer's rows: on the event loop's thread when the worker can."""
@@ -159,38 +146,16 @@ class SqliteStore:
     async def record_poll(self, source: str, customer_id: str, state: PollState) -> None:
         if self._worker.closed:
             raise StoreError(f"cannot record the poll of {source}/{customer_id}: closed")
-        self._unwritten[(source, customer_id)] = state
-        if len(self._unwritten) >= STATES_BATCH:
-            await self._write_states()
-        elif self._writing_later is None:
-            loop = asyncio.get_running_loop()
-            self._writing_later = loop.call_later(STATES_DELAY_S, self._write_states_later)
+        await self._unwritten.add(source, customer_id, state)
 
-    def _write_states_later(self) -> None:
-        self._writing_later = None
-        task = asyncio.get_running_loop().create_task(self._write_states())
-        self._writes.add(task)
-        task.add_done_callback(self._writes.discard)
-
-    async def _write_states(self) -> None:
-        """Write the unwritten poll states in one transaction. A failure drops them, as a
-        crash would (a newer state of the same customer may be committed meanwhile)."""
-        if self._writing_later is not None:
-            self._writing_later.cancel()
-            self._writing_later = None
-        states, self._unwritten = self._unwritten, {}
-        if not states:
-            return
+    async def _write_states(self, states: Mapping[deferred.Key, PollState]) -> None:
         rows = [(*key, *_state_values(state)) for key, state in states.items()]
 
         def write(db: sqlite3.Connection) -> None:
             with sqlite_connection.transaction(db):
                 db.executemany(schema.UPSERT_STATE, rows)
 
-        try:
-            await asyncio.shield(self._worker.run("record the poll states", write))
-        except StoreError as exc:
-            log.error("cannot record %d poll states: %s", len(rows), exc)
+        await self._worker.run("record the poll states", write)
 
     async def known_customers(self, source: str) -> list[str]:
         def read(db: sqlite3.Connection) -> list[str]:
@@ -280,7 +245,7 @@ class SqliteStore:
         event_rows = [_event_row(event) for event in events]
         digest_rows = [(digest, source, order_id) for order_id, digest in (digests or {}).items()]
         state_row = (source, customer_id, *_state_values(state))
-        self._unwritten.pop((source, customer_id), None)  # this state is newer
+        self._unwritten.discard(source, customer_id)  # this state is newer
 
         def write(db: sqlite3.Connection) -> None:
             if not snapshot_rows and not event_rows and not digest_rows:
@@ -324,9 +289,7 @@ class SqliteStore:
                 db.execute(sql, (published_at, *chunk))
 
         await self._worker.run("mark events published", write)
-        if self._pruned_at is None or at - self._pruned_at >= PRUNE_INTERVAL:
-            self._pruned_at = at
-            await self._prune_quietly(at - self._retention)
+        await self._pruner.marked(at)
 
     async def stats(self) -> OutboxStats:
         def read(db: sqlite3.Connection) -> tuple[int, str | None]:
@@ -348,17 +311,8 @@ class SqliteStore:
         """Write the unwritten poll states, then close the connection after the operations
         in hand; closing twice is harmless."""
         if not self._worker.closed:
-            await self._write_states()
+            await self._unwritten.flush()
         await self._worker.close()
-
-    async def _prune_quietly(self, older_than: datetime) -> None:
-        # The events are marked already; a failed prune only waits for the next interval.
-        try:
-            deleted = await self.prune(older_than)
-        except StoreError as exc:
-            log.warning("outbox prune failed, retrying later: %s", exc)
-        else:
-            log.debug("pruned %d published events older than %s", deleted, older_than)
 
 
 def _rows_of(

@@ -1,0 +1,430 @@
+"""The PostgreSQL store: snapshots, poll state and the outbox in one database that any
+number of replicas share.
+
+The driver is asyncpg: a pool of connections (`POOL_SIZE`), prepared statements cached per
+connection, and PostgreSQL's binary protocol, which hands back `timestamptz` as aware UTC
+datetimes, `bytea` as bytes and `text[]` as lists. Each method is one operation on one pooled
+connection; a sync is one transaction (snapshots, digests, poll state and events), so a
+reader never sees one half-written and a failed one leaves nothing.
+
+Outbox order. `seq` is an identity column, handed out when a row is inserted; two syncs
+committing at once could become visible out of that order, and a relay reading on `after`
+the last event it read would then miss the earlier one. So a sync that enqueues events
+takes a transaction-level advisory lock (`OUTBOX_LOCK`) just before its inserts and holds
+it to its commit: outbox rows commit one sync at a time, in `seq` order. The lock is taken
+last, after the snapshots and the poll state, so it is held for the inserts alone.
+
+Migrations (`postgres_schema`) run at open, once, under an advisory lock: replicas starting
+together wait for the first. Reading only (`read_only`, for `order-watcher check`) migrates
+nothing and sets the session read-only; a database with no schema yet is a StoreError.
+
+The poll states of syncs that wrote nothing else wait in memory and are written together
+(`deferred`); published events are pruned after `retention_s` (`retention`).
+
+Errors: every driver or connection failure becomes a `StoreError`, its cause chained, and
+no message carries the URL's password (`_redacted`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, overload
+from urllib.parse import unquote, urlsplit
+
+import asyncpg
+
+from watcher.core import essence
+from watcher.core.errors import ConfigError, StoreError
+from watcher.core.models import TERMINAL_STATUSES, Order, OrderStatus
+from watcher.core.ports import (
+    Episode,
+    OutboxRecord,
+    OutboxStats,
+    PollState,
+    PriorPoll,
+    Snapshot,
+)
+from watcher.store import codec, deferred, retention
+from watcher.store import postgres_schema as schema
+from watcher.store.retention import DEFAULT_RETENTION_S
+
+log = logging.getLogger(__name__)
+
+SCHEMES = ("postgresql", "postgres")
+POOL_SIZE = 10
+CONNECT_TIMEOUT_S = 10.0
+COMMAND_TIMEOUT_S = 30.0
+ORDER_STATUSES = frozenset(OrderStatus)
+NOTHING_IN_FLIGHT: frozenset[str] = frozenset()
+# Whatever the driver or the network can raise; all of it is the store failing.
+DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+
+if TYPE_CHECKING:  # generic only to the type checker
+    from asyncpg.pool import PoolConnectionProxy
+
+    Connection = PoolConnectionProxy[asyncpg.Record]
+    Pool = asyncpg.Pool[asyncpg.Record]
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class PostgresStore:
+    """Snapshots, poll state and the outbox in one PostgreSQL database (see the module
+    docstring). Open with `await PostgresStore.open(url)`."""
+
+    def __init__(
+        self,
+        pool: Pool,
+        *,
+        where: str,
+        retention_s: float = DEFAULT_RETENTION_S,
+        clock: Callable[[], datetime] = _utcnow,
+    ) -> None:
+        self._pool = pool
+        self._where = where
+        self._clock = clock
+        self._closed = False
+        self._unwritten = deferred.DeferredStates(self._write_states)  # see `record_poll`
+        self._pruner = retention.Pruner(self.prune, retention_s=retention_s)
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        retention_s: float = DEFAULT_RETENTION_S,
+        clock: Callable[[], datetime] = _utcnow,
+        read_only: bool = False,
+        pool_size: int = POOL_SIZE,
+    ) -> PostgresStore:
+        """Connect and migrate (or, `read_only`, check that the schema is there)."""
+        where = describe(url)
+        settings = {"application_name": "order-watcher"}
+        if read_only:
+            settings["default_transaction_read_only"] = "on"
+        try:
+            pool: Pool = await asyncpg.create_pool(
+                url,
+                min_size=1,
+                max_size=pool_size,
+                timeout=CONNECT_TIMEOUT_S,
+                command_timeout=COMMAND_TIMEOUT_S,
+                server_settings=settings,
+            )
+        except DRIVER_ERRORS as exc:
+            raise StoreError(
+                f"cannot connect to the PostgreSQL store at {where}: {_redacted(exc, url)}"
+            ) from exc
+        except ValueError as exc:  # the driver could not read the URL
+            raise ConfigError("store.url", _redacted(exc, url)) from None
+        store = cls(pool, where=where, retention_s=retention_s, clock=clock)
+        try:
+            await (store._check_schema() if read_only else store._migrate())
+        except BaseException:
+            await pool.close()
+            raise
+        return store
+
+    async def _migrate(self) -> None:
+        async with self._connection("migrate the schema") as db, db.transaction():
+            await db.execute(schema.ADVISORY_XACT_LOCK, schema.MIGRATION_LOCK)
+            await db.execute(schema.CREATE_VERSION_TABLE)
+            version = await db.fetchval(schema.SELECT_VERSION)
+            if version > schema.VERSION:
+                raise StoreError(
+                    f"the PostgreSQL store at {self._where} has schema version {version}, "
+                    f"newer than this order-watcher's {schema.VERSION}: upgrade it"
+                )
+            for number in range(version + 1, schema.VERSION + 1):
+                for statement in schema.MIGRATIONS[number - 1]:
+                    await db.execute(statement)
+                await db.execute(schema.RECORD_VERSION, number)
+                log.info("PostgreSQL store at %s: schema migrated to %d", self._where, number)
+
+    async def _check_schema(self) -> None:
+        async with self._connection("read the schema version") as db:
+            if not await db.fetchval(schema.VERSION_TABLE_EXISTS):
+                raise StoreError(f"the PostgreSQL store at {self._where} has no schema yet")
+
+    async def poll_state(self, source: str, customer_id: str) -> PollState | None:
+        unwritten = self._unwritten.get(source, customer_id)
+        if unwritten is not None:
+            return unwritten
+        async with self._connection("read the poll state") as db:
+            row = await db.fetchrow(schema.SELECT_STATE, source, customer_id)
+        return None if row is None else _poll_state(*row)
+
+    async def prior_poll(self, source: str, customer_id: str) -> PriorPoll:
+        async with (
+            self._connection("read the poll state") as db,
+            db.transaction(isolation="repeatable_read", readonly=True),
+        ):
+            row = await db.fetchrow(schema.SELECT_STATE, source, customer_id)
+            known = await db.fetch(schema.SELECT_KNOWN, source, customer_id)
+        state = self._unwritten.get(source, customer_id)
+        if state is None and row is not None:
+            state = _poll_state(*row)
+        return _prior_poll(state, known)
+
+    async def poll_states(self, source: str) -> dict[str, PollState]:
+        async with self._connection("read the schedules") as db:
+            rows = await db.fetch(schema.SELECT_STATES, source)
+        states = {customer_id: _poll_state(*state) for customer_id, *state in rows}
+        return self._unwritten.overlay(source, states)
+
+    async def record_poll(self, source: str, customer_id: str, state: PollState) -> None:
+        if self._closed:
+            raise StoreError(f"cannot record the poll of {source}/{customer_id}: closed")
+        await self._unwritten.add(source, customer_id, state)
+
+    async def _write_states(self, states: Mapping[deferred.Key, PollState]) -> None:
+        rows = [(*key, *_state_values(state)) for key, state in states.items()]
+        async with self._connection("record the poll states") as db, db.transaction():
+            await db.executemany(schema.UPSERT_STATE, rows)
+
+    async def known_customers(self, source: str) -> list[str]:
+        async with self._connection("read the discovered customers") as db:
+            return [row[0] for row in await db.fetch(schema.SELECT_CUSTOMERS, source)]
+
+    async def record_customers(self, source: str, customer_ids: Sequence[str]) -> None:
+        rows = [(source, customer_id) for customer_id in dict.fromkeys(customer_ids)]
+        action = f"record the customers of {source}"
+        async with self._connection(action) as db, db.transaction():
+            await db.execute(schema.UNLIST_CUSTOMERS, source)
+            await db.executemany(schema.LIST_CUSTOMER, rows)
+
+    async def load_snapshots(
+        self, source: str, customer_id: str, order_ids: Sequence[str]
+    ) -> dict[str, Snapshot]:
+        ids = list(dict.fromkeys(order_ids))
+        async with self._connection("load snapshots") as db:
+            rows = await db.fetch(schema.SELECT_SNAPSHOTS, source, customer_id, ids)
+        return {row[0]: _snapshot(row) for row in rows}
+
+    async def load_priors(
+        self, source: str, customer_id: str, orders: Sequence[Order]
+    ) -> dict[str, Snapshot]:
+        """One query: each fetched order's stored sequence and episode, and the stored body
+        only where its essence fingerprint differs from the fetched order's."""
+        if not orders:
+            return {}
+        fetched = {order.order_id: order for order in orders}
+        fingerprints = [essence.fingerprint(order) for order in fetched.values()]
+        async with self._connection("load snapshots") as db:
+            rows = await db.fetch(
+                schema.SELECT_PRIORS, source, customer_id, list(fetched), fingerprints
+            )
+        priors: dict[str, Snapshot] = {}
+        for order_id, sequence, since, reported, digest, same, body in rows:
+            priors[order_id] = Snapshot(
+                order=fetched[order_id] if same else codec.decode(body, order_id=order_id),
+                sequence=sequence,
+                status_since=since,
+                stuck_reported=reported,
+                digest=None if same else digest,
+            )
+        return priors
+
+    async def commit_sync(
+        self,
+        source: str,
+        customer_id: str,
+        *,
+        snapshots: Sequence[Snapshot],
+        events: Sequence[OutboxRecord],
+        state: PollState,
+        digests: Mapping[str, str] | None = None,
+    ) -> None:
+        updated_at = _utc(self._clock())
+        snapshot_rows = [_snapshot_row(source, customer_id, s, updated_at) for s in snapshots]
+        event_rows = [_event_row(event) for event in events]
+        digest_rows = [(digest, source, order_id) for order_id, digest in (digests or {}).items()]
+        state_row = (source, customer_id, *_state_values(state))
+        self._unwritten.discard(source, customer_id)  # this state is newer
+        action = f"commit the sync of {source}/{customer_id}"
+        async with self._connection(action) as db, db.transaction():
+            if snapshot_rows:
+                await db.executemany(schema.UPSERT_SNAPSHOT, snapshot_rows)
+            if digest_rows:
+                await db.executemany(schema.SET_DIGEST, digest_rows)
+            await db.execute(schema.UPSERT_STATE, *state_row)
+            if event_rows:
+                await db.execute(schema.ADVISORY_XACT_LOCK, schema.OUTBOX_LOCK)
+                await db.executemany(schema.INSERT_EVENT, event_rows)
+
+    async def pending(self, limit: int, *, after: str | None = None) -> list[OutboxRecord]:
+        """`seq` is the outbox order, and rows commit in it (the module docstring). An
+        unknown `after` (pruned, say) finds nothing."""
+        if limit <= 0:
+            return []
+        async with self._connection("read the outbox") as db:
+            if after is None:
+                rows = await db.fetch(schema.SELECT_PENDING, limit)
+            else:
+                rows = await db.fetch(schema.SELECT_PENDING_AFTER, after, limit)
+        return [OutboxRecord(*row) for row in rows]
+
+    async def mark_published(self, event_ids: Sequence[str], *, at: datetime) -> None:
+        """Mark the events published (one statement: marking twice changes nothing); every
+        `retention.PRUNE_INTERVAL`, prune those past retention."""
+        published_at = _utc(at)
+        async with self._connection("mark events published") as db:
+            await db.execute(schema.MARK_PUBLISHED, published_at, list(event_ids))
+        await self._pruner.marked(at)
+
+    async def stats(self) -> OutboxStats:
+        async with self._connection("read the outbox statistics") as db:
+            backlog, oldest = await db.fetchrow(schema.STATS)  # type: ignore[misc]
+        return OutboxStats(backlog=backlog, oldest_created_at=oldest)
+
+    async def prune(self, older_than: datetime) -> int:
+        """Delete the events published before `older_than`; how many were deleted."""
+        async with self._connection("prune the outbox") as db:
+            status = await db.execute(schema.PRUNE, _utc(older_than))
+        return int(status.rpartition(" ")[2])  # "DELETE <count>"
+
+    async def close(self) -> None:
+        """Write the unwritten poll states, then close the pool after the operations in hand;
+        closing twice is harmless."""
+        if self._closed:
+            return
+        await self._unwritten.flush()
+        self._closed = True
+        await self._pool.close()
+
+    @contextlib.asynccontextmanager
+    async def _connection(self, action: str) -> AsyncIterator[Connection]:
+        """A pooled connection for one operation; the one place driver errors become
+        `StoreError`."""
+        if self._closed:
+            raise StoreError(f"cannot {action}: the store is closed")
+        try:
+            async with self._pool.acquire() as db:
+                yield db
+        except DRIVER_ERRORS as exc:
+            raise StoreError(f"PostgreSQL store cannot {action}: {exc}") from exc
+
+
+def describe(url: str) -> str:
+    """host:port/database of a PostgreSQL URL, to name the store in messages (never the
+    password or the user)."""
+    parts = urlsplit(url)
+    if parts.scheme.lower() not in SCHEMES:
+        raise ConfigError("store.url", "a PostgreSQL URL is postgresql://user@host:port/db")
+    try:
+        port = parts.port or 5432
+    except ValueError:
+        raise ConfigError("store.url", "the PostgreSQL URL's port is not a number") from None
+    return f"{parts.hostname or 'localhost'}:{port}/{unquote(parts.path.lstrip('/'))}"
+
+
+def _redacted(exc: BaseException, url: str) -> str:
+    """The error's text with the URL's password (as written, and decoded) taken out."""
+    text = str(exc) or type(exc).__name__
+    password = urlsplit(url).password
+    for secret in filter(None, {password, unquote(password or "")}):
+        text = text.replace(secret, "***")
+    return text
+
+
+def _snapshot_row(
+    source: str, customer_id: str, snapshot: Snapshot, updated_at: datetime
+) -> tuple[object, ...]:
+    order = snapshot.order
+    return (
+        source,
+        customer_id,
+        order.order_id,
+        snapshot.sequence,
+        codec.encode(order),
+        updated_at,
+        _utc(snapshot.status_since),
+        snapshot.stuck_reported,
+        essence.fingerprint(order),
+        snapshot.digest,
+        order.status.value,
+        order.status_raw,
+    )
+
+
+def _snapshot(row: asyncpg.Record) -> Snapshot:
+    """A `SELECT_SNAPSHOTS` row as a snapshot."""
+    order_id, sequence, body, status_since, stuck_reported, digest = row
+    return Snapshot(
+        order=codec.decode(body, order_id=order_id),
+        sequence=sequence,
+        status_since=status_since,
+        stuck_reported=stuck_reported,
+        digest=digest,
+    )
+
+
+def _prior_poll(state: PollState | None, known: Sequence[asyncpg.Record]) -> PriorPoll:
+    """`SELECT_KNOWN` rows as a `PriorPoll`: the digest of every row, and the episode of
+    each order whose status is not terminal. A row that cannot give its episode (no status
+    or no start stored) gives no digest either, so that order is read in full."""
+    digests: dict[str, str] = {}
+    episodes: dict[str, Episode] = {}
+    for order_id, digest, status, status_raw, status_since, stuck_reported in known:
+        if status in TERMINAL_STATUSES:  # a StrEnum: its members equal their text
+            digests[order_id] = digest
+            continue
+        if status not in ORDER_STATUSES or status_raw is None or status_since is None:
+            continue
+        digests[order_id] = digest
+        episodes[order_id] = Episode(
+            status=OrderStatus(status),
+            status_raw=status_raw,
+            since=status_since,
+            reported=stuck_reported,
+        )
+    return PriorPoll(state, digests, episodes)
+
+
+def _event_row(event: OutboxRecord) -> tuple[object, ...]:
+    created_at = _utc(event.created_at)
+    return (event.event_id, event.event_type, event.routing_key, event.body, created_at)
+
+
+def _state_values(state: PollState) -> tuple[object, ...]:
+    return (
+        state.baseline_done,
+        _utc(state.last_success_at),
+        _utc(state.last_full_sync_at),
+        _utc(state.next_due_at),
+        sorted(state.in_flight),
+    )
+
+
+def _poll_state(
+    baseline_done: bool,
+    last_success_at: datetime | None,
+    last_full_sync_at: datetime | None,
+    next_due_at: datetime | None,
+    in_flight: list[str],
+) -> PollState:
+    return PollState(
+        baseline_done=baseline_done,
+        last_success_at=last_success_at,
+        last_full_sync_at=last_full_sync_at,
+        next_due_at=next_due_at,
+        in_flight=frozenset(in_flight) if in_flight else NOTHING_IN_FLIGHT,
+    )
+
+
+@overload
+def _utc(moment: datetime) -> datetime: ...
+@overload
+def _utc(moment: None) -> None: ...
+def _utc(moment: datetime | None) -> datetime | None:
+    """The instant in UTC; a naive datetime is refused, as the driver would take it for UTC."""
+    if moment is None:
+        return None
+    if moment.utcoffset() is None:
+        raise ValueError(f"{moment!r} has no timezone; the store keeps UTC instants")
+    return moment.astimezone(UTC)

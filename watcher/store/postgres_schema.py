@@ -1,0 +1,121 @@
+"""The PostgreSQL store's tables, their numbered migrations and the statements it runs.
+
+A database records the migrations applied to it in `schema_version`; opening one
+(`postgres.PostgresStore.open`) runs the missing steps in one transaction under an advisory
+lock, so replicas starting at the same moment migrate it once: the first takes the lock and
+migrates, the others wait on it and then find nothing left to do. A step is never edited
+once released: a change to the schema is a new step at the end.
+
+    1  snapshots, outbox, poll_state, customers: the layout of the SQLite store's step 6,
+       in PostgreSQL's own types (timestamptz, bytea, boolean, text[])
+"""
+
+from __future__ import annotations
+
+# Any constant of our own; it names the lock in pg_locks (classid 0x6f77, "ow").
+MIGRATION_LOCK = 0x6F77_0001
+# Held from an outbox insert to its commit, so outbox rows commit in `seq` order.
+OUTBOX_LOCK = 0x6F77_0002
+
+CREATE_VERSION_TABLE = """
+    CREATE TABLE IF NOT EXISTS schema_version (
+        version integer NOT NULL, migrated_at timestamptz NOT NULL DEFAULT now())"""
+SELECT_VERSION = "SELECT coalesce(max(version), 0) FROM schema_version"
+RECORD_VERSION = "INSERT INTO schema_version (version) VALUES ($1)"
+VERSION_TABLE_EXISTS = "SELECT to_regclass('schema_version') IS NOT NULL"
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE snapshots (
+            source text NOT NULL, customer_id text NOT NULL, order_id text NOT NULL,
+            sequence bigint NOT NULL, body bytea NOT NULL, updated_at timestamptz NOT NULL,
+            status_since timestamptz, stuck_reported boolean NOT NULL DEFAULT false,
+            fingerprint text, digest text, status text, status_raw text,
+            PRIMARY KEY (source, order_id))""",
+        "CREATE INDEX snapshots_by_customer ON snapshots (source, customer_id)",
+        """CREATE TABLE outbox (
+            seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            event_id text NOT NULL UNIQUE, event_type text NOT NULL,
+            routing_key text NOT NULL, body bytea NOT NULL, created_at timestamptz NOT NULL,
+            published_at timestamptz)""",
+        "CREATE INDEX outbox_unpublished ON outbox (seq) WHERE published_at IS NULL",
+        """CREATE INDEX outbox_published ON outbox (published_at)
+            WHERE published_at IS NOT NULL""",
+        """CREATE TABLE poll_state (
+            source text NOT NULL, customer_id text NOT NULL, baseline_done boolean NOT NULL,
+            last_success_at timestamptz, last_full_sync_at timestamptz,
+            next_due_at timestamptz, in_flight text[] NOT NULL DEFAULT '{}',
+            PRIMARY KEY (source, customer_id))""",
+        """CREATE TABLE customers (
+            source text NOT NULL, customer_id text NOT NULL, listed boolean NOT NULL,
+            PRIMARY KEY (source, customer_id))""",
+    ),
+)
+VERSION = len(MIGRATIONS)
+
+UPSERT_SNAPSHOT = """
+    INSERT INTO snapshots (
+        source, customer_id, order_id, sequence, body, updated_at, status_since, stuck_reported,
+        fingerprint, digest, status, status_raw
+    )
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+    ON CONFLICT (source, order_id) DO UPDATE SET customer_id = excluded.customer_id,
+        sequence = excluded.sequence, body = excluded.body, updated_at = excluded.updated_at,
+        status_since = excluded.status_since, stuck_reported = excluded.stuck_reported,
+        fingerprint = excluded.fingerprint, digest = excluded.digest,
+        status = excluded.status, status_raw = excluded.status_raw"""
+SELECT_SNAPSHOTS = """
+    SELECT order_id, sequence, body, status_since, stuck_reported, digest FROM snapshots
+    WHERE source = $1 AND customer_id = $2 AND order_id = any($3::text[])"""
+# Each fetched order with its fingerprint: the body comes back only where the stored
+# fingerprint differs (or is unknown), so an unchanged order's body is never read.
+SELECT_PRIORS = """
+    SELECT s.order_id, s.sequence, s.status_since, s.stuck_reported, s.digest,
+        s.fingerprint IS NOT DISTINCT FROM f.fingerprint AS same,
+        CASE WHEN s.fingerprint IS NOT DISTINCT FROM f.fingerprint THEN NULL ELSE s.body END
+    FROM unnest($3::text[], $4::text[]) AS f (order_id, fingerprint)
+    JOIN snapshots AS s ON s.source = $1 AND s.order_id = f.order_id
+    WHERE s.customer_id = $2"""
+SELECT_KNOWN = """
+    SELECT order_id, digest, status, status_raw, status_since, stuck_reported FROM snapshots
+    WHERE source = $1 AND customer_id = $2 AND digest IS NOT NULL"""
+SET_DIGEST = "UPDATE snapshots SET digest = $1 WHERE source = $2 AND order_id = $3"
+ADVISORY_XACT_LOCK = "SELECT pg_advisory_xact_lock($1)"
+INSERT_EVENT = """
+    INSERT INTO outbox (event_id, event_type, routing_key, body, created_at)
+    VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING"""
+SELECT_PENDING = """
+    SELECT event_id, event_type, routing_key, body, created_at FROM outbox
+    WHERE published_at IS NULL ORDER BY seq LIMIT $1"""
+SELECT_PENDING_AFTER = """
+    SELECT event_id, event_type, routing_key, body, created_at FROM outbox
+    WHERE published_at IS NULL AND seq > (SELECT seq FROM outbox WHERE event_id = $1)
+    ORDER BY seq LIMIT $2"""
+MARK_PUBLISHED = """
+    UPDATE outbox SET published_at = $1
+    WHERE event_id = any($2::text[]) AND published_at IS NULL"""
+STATS = "SELECT count(*), min(created_at) FROM outbox WHERE published_at IS NULL"
+PRUNE = "DELETE FROM outbox WHERE published_at IS NOT NULL AND published_at < $1"
+UPSERT_STATE = """
+    INSERT INTO poll_state (
+        source, customer_id, baseline_done, last_success_at, last_full_sync_at, next_due_at,
+        in_flight
+    )
+    VALUES ($1, $2, $3, $4, $5, $6, $7)
+    ON CONFLICT (source, customer_id) DO UPDATE SET baseline_done = excluded.baseline_done,
+        last_success_at = excluded.last_success_at,
+        last_full_sync_at = excluded.last_full_sync_at,
+        next_due_at = excluded.next_due_at, in_flight = excluded.in_flight"""
+_STATE_COLUMNS = "baseline_done, last_success_at, last_full_sync_at, next_due_at, in_flight"
+SELECT_STATE = f"""
+    SELECT {_STATE_COLUMNS} FROM poll_state WHERE source = $1 AND customer_id = $2"""
+SELECT_STATES = f"""
+    SELECT customer_id, {_STATE_COLUMNS} FROM poll_state WHERE source = $1"""
+SELECT_CUSTOMERS = """
+    SELECT customer_id FROM customers WHERE source = $1 AND listed
+    ORDER BY customer_id COLLATE "C"
+"""
+UNLIST_CUSTOMERS = "UPDATE customers SET listed = false WHERE source = $1"
+LIST_CUSTOMER = """
+    INSERT INTO customers (source, customer_id, listed) VALUES ($1, $2, true)
+    ON CONFLICT (source, customer_id) DO UPDATE SET listed = true"""
