@@ -116,12 +116,12 @@ class PostgresStore:
                 command_timeout=COMMAND_TIMEOUT_S,
                 server_settings=settings,
             )
+        except (asyncpg.ClientConfigurationError, ValueError) as exc:  # the URL is unusable
+            raise ConfigError("store.url", _redacted(exc, url)) from None
         except DRIVER_ERRORS as exc:
             raise StoreError(
                 f"cannot connect to the PostgreSQL store at {where}: {_redacted(exc, url)}"
             ) from exc
-        except ValueError as exc:  # the driver could not read the URL
-            raise ConfigError("store.url", _redacted(exc, url)) from None
         store = cls(pool, where=where, retention_s=retention_s, clock=clock)
         try:
             await (store._check_schema() if read_only else store._migrate())
