@@ -517,7 +517,7 @@ async def test_check_reads_a_store_and_leaves_it_as_it_was(
         path.name: (path.stat().st_mtime_ns, path.read_bytes()) for path in db.parent.iterdir()
     }
     assert after == before
-    assert list(before) == ["watcher.db"]
+    assert sorted(before) == ["watcher.db", "watcher.db.lock"]  # the lock `once` held
 
 
 async def test_check_refuses_a_store_of_another_schema_version_and_keeps_it(
@@ -534,3 +534,21 @@ async def test_check_refuses_a_store_of_another_schema_version_and_keeps_it(
     with sqlite3.connect(db) as connection:
         assert connection.execute("PRAGMA user_version").fetchone() == (99,)
         assert connection.execute("SELECT count(*) FROM sqlite_master").fetchone() == (0,)
+
+
+async def test_a_second_process_on_a_sqlite_store_exits_saying_why(
+    adobe_sim: AdobeSimulator, tmp_path: Path
+) -> None:
+    config = str(sim_config(adobe_sim, tmp_path))
+    async with started("run", "--config", config, cwd=tmp_path) as running:
+        assert running.stderr is not None
+        async with asyncio.timeout(20):
+            while b"watcher.app: watching" not in await running.stderr.readline():
+                pass
+
+        second = await run_cli("once", "--config", config, cwd=tmp_path)
+
+        assert second.returncode != 0
+        assert f"in use by another order-watcher process (pid {running.pid})" in second.stderr
+        assert "PostgreSQL" in second.stderr
+        assert running.returncode is None  # the first runs on

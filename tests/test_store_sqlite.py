@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import sys
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -508,3 +509,47 @@ async def test_a_store_in_memory_reads_through_its_thread(tmp_path: Path) -> Non
 
         assert (await store.prior_poll(SOURCE, CUSTOMER_ID)).state == state
         assert await store.poll_state(SOURCE, CUSTOMER_ID) == state
+
+
+HOLD_THE_STORE = """
+import asyncio, sys
+from watcher.store import sqlite
+
+async def main() -> None:
+    await sqlite.SqliteStore.open(sys.argv[1], one_process=True)
+    print("open", flush=True)
+    await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+async def test_a_second_process_on_one_sqlite_store_is_refused_until_the_first_is_gone(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "watcher.db"
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", HOLD_THE_STORE, str(path), stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert holder.stdout is not None
+        assert await asyncio.wait_for(holder.stdout.readline(), timeout=30) == b"open\n"
+
+        with pytest.raises(
+            StoreError, match=f"another order-watcher process \\(pid {holder.pid}\\)"
+        ):
+            await sqlite.SqliteStore.open(path, one_process=True)
+        reading = await sqlite.SqliteStore.open(path, read_only=True)  # `check` still reads
+        await reading.close()
+    finally:
+        holder.kill()
+        await holder.wait()
+
+    store = await sqlite.SqliteStore.open(path, one_process=True)  # the lock died with it
+    try:
+        with pytest.raises(StoreError, match="PostgreSQL store"):
+            await sqlite.SqliteStore.open(path, one_process=True)
+    finally:
+        await store.close()
+    again = await sqlite.SqliteStore.open(path, one_process=True)
+    await again.close()

@@ -134,7 +134,8 @@ async def _build(
     providers: ProviderFactory,
 ) -> Parts:
     """Open the store, the vendor sessions and the HTTP endpoints on `stack`; build the rest."""
-    snapshots = await stack.enter_async_context(store.opened(settings.store.url.get_secret_value()))
+    url = settings.store.url.get_secret_value()
+    snapshots = await stack.enter_async_context(store.opened(url, one_process=True))
     observed = observe.Observed(
         settings,
         snapshots,
@@ -198,7 +199,7 @@ async def once(settings: Settings, *, out: TextIO) -> list[CustomerSync]:
 
     results: list[CustomerSync] = []
     url = settings.store.url.get_secret_value()
-    async with store.opened(url) as snapshots, sessions.pooled() as session:
+    async with store.opened(url, one_process=True) as snapshots, sessions.pooled() as session:
         for source in settings.sources:
             provider = build_provider(source, session)
             poller = Poller(

@@ -24,19 +24,27 @@ __all__ = ["open_store", "opened"]
 
 
 async def open_store(
-    url: str, *, retention_s: float = DEFAULT_RETENTION_S, read_only: bool = False
+    url: str,
+    *,
+    retention_s: float = DEFAULT_RETENTION_S,
+    read_only: bool = False,
+    one_process: bool = False,
 ) -> Store:
     """An open store for `url`; `retention_s` is how long published events are kept.
 
     `read_only` opens an existing store to read it and changes nothing, not even by
-    creating it: a missing store is a StoreError saying so.
+    creating it: a missing store is a StoreError saying so. `one_process` is for the
+    commands that write: a SQLite store already open so in another process is refused (a
+    StoreError saying why); a PostgreSQL store is for any number of them.
     """
     scheme, colon, _ = url.partition(":")
     if not colon:
         raise ConfigError("store.url", "not a URL; the default is sqlite:///order-watcher.db")
     if scheme.lower() == "sqlite":
         path = sqlite.path_from_url(url)
-        return await sqlite.SqliteStore.open(path, retention_s=retention_s, read_only=read_only)
+        return await sqlite.SqliteStore.open(
+            path, retention_s=retention_s, read_only=read_only, one_process=one_process
+        )
     if scheme.lower() in postgres.SCHEMES:
         return await postgres.PostgresStore.open(url, retention_s=retention_s, read_only=read_only)
     raise ConfigError(
@@ -46,10 +54,16 @@ async def open_store(
 
 @contextlib.asynccontextmanager
 async def opened(
-    url: str, *, retention_s: float = DEFAULT_RETENTION_S, read_only: bool = False
+    url: str,
+    *,
+    retention_s: float = DEFAULT_RETENTION_S,
+    read_only: bool = False,
+    one_process: bool = False,
 ) -> AsyncIterator[Store]:
-    """The store for `url`, closed on exit."""
-    store = await open_store(url, retention_s=retention_s, read_only=read_only)
+    """The store for `url` (see `open_store`), closed on exit."""
+    store = await open_store(
+        url, retention_s=retention_s, read_only=read_only, one_process=one_process
+    )
     try:
         yield store
     finally:

@@ -23,15 +23,24 @@ hourly as events are marked published.
 The poll states of syncs that wrote nothing else (`record_poll`) wait in memory and are
 written together (`deferred`); the reads give them as if written.
 
+One process: a SQLite store serves one order-watcher process that writes (`run`, `once`):
+two would each think its relay the only one. Opened with `one_process`, the store holds an
+exclusive lock (flock) on `<file>.lock` beside it until it closes, or its process dies, and
+a second such open is refused, naming the holder's pid. Readers (`order-watcher check`)
+take no lock. Several replicas share a PostgreSQL store instead.
+
 Every sqlite3 error is translated into `StoreError` by `sqlite_connection.translated`, with
 the cause chained.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import fcntl
 import functools
 import logging
+import os
 import sqlite3
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
@@ -90,8 +99,10 @@ class SqliteStore:
         *,
         retention_s: float = DEFAULT_RETENTION_S,
         clock: Callable[[], datetime] = _utcnow,
+        lock_fd: int | None = None,
     ) -> None:
         self._worker = worker
+        self._lock_fd = lock_fd  # see `one_process`
         self._clock = clock
         self._pruner = retention.Pruner(self.prune, retention_s=retention_s)
         self._unwritten = deferred.DeferredStates(self._write_states)  # see `record_poll`
@@ -104,12 +115,25 @@ class SqliteStore:
         retention_s: float = DEFAULT_RETENTION_S,
         clock: Callable[[], datetime] = _utcnow,
         read_only: bool = False,
+        one_process: bool = False,
     ) -> SqliteStore:
         """Open (creating the file, its directories and its schema when missing), or only
-        to read an existing store (`read_only`), which any write then fails on."""
+        to read an existing store (`read_only`), which any write then fails on.
+
+        `one_process` refuses the store while another process holds it so (the module
+        docstring)."""
         worker = sqlite_connection.Worker
         opening = worker.open_read_only if read_only else worker.open
-        return cls(await opening(str(path)), retention_s=retention_s, clock=clock)
+        path = str(path)
+        sole = one_process and not read_only and path != sqlite_connection.MEMORY
+        lock_fd = _hold(path) if sole else None
+        try:
+            opened = await opening(path)
+        except BaseException:
+            if lock_fd is not None:
+                os.close(lock_fd)
+            raise
+        return cls(opened, retention_s=retention_s, clock=clock, lock_fd=lock_fd)
 
     async def poll_state(self, source: str, customer_id: str) -> PollState | None:
         def read(db: sqlite3.Connection) -> PollState | None:
@@ -313,6 +337,39 @@ class SqliteStore:
         if not self._worker.closed:
             await self._unwritten.flush()
         await self._worker.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # lets another process open the store
+            self._lock_fd = None
+
+
+def _hold(path: str) -> int:
+    """An open descriptor of `<path>.lock` holding its exclusive lock, with this process's
+    pid written in it; a StoreError when another process holds it."""
+    lock_path = f"{path}.lock"
+    _make_parent_of(lock_path)
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise StoreError(f"cannot open the lock file {lock_path}: {exc.strerror}") from exc
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip()
+        os.close(fd)
+        raise StoreError(
+            f"the SQLite store {path} is in use by another order-watcher process"
+            f"{f' (pid {holder})' if holder.isdigit() else ''}: a SQLite store serves one "
+            'process; to run several, give them one PostgreSQL store (store.url = "postgresql'
+            '://...")'
+        ) from None
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def _make_parent_of(path: str) -> None:
+    with contextlib.suppress(OSError):  # opening the lock file then says what is wrong
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
 
 
 def _rows_of(
