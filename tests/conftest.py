@@ -3,6 +3,7 @@ adds `api`, the Adobe API as the simulator tests call it."""
 
 pytest_plugins = [
     "tests.plugins.rabbit",
+    "tests.plugins.postgres",
     "tests.plugins.simulator",
     "tests.plugins.partner_center",
     "tests.plugins.elastic_path",
