@@ -330,7 +330,9 @@ def test_configmap_config_loads_with_the_secrets_from_the_environment(tmp_path: 
     loaded = settings.load(config, environ)
 
     assert loaded.http.listen == LISTEN
-    assert loaded.store.url.get_secret_value() == "sqlite:////var/lib/order-watcher/order-watcher.db"
+    assert (
+        loaded.store.url.get_secret_value() == "sqlite:////var/lib/order-watcher/order-watcher.db"
+    )
     assert loaded.amqp.url.get_secret_value() == "from-secret-amqp-url"
     secret_value = loaded.sources[0].auth.client_secret.get_secret_value()
     assert secret_value == "from-secret-adobe-prod-client-secret"

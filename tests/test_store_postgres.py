@@ -69,7 +69,15 @@ async def test_three_replicas_starting_at_once_migrate_the_schema_once(pg_url: s
     finally:
         await db.close()
     assert sorted(versions) == list(range(1, postgres_schema.VERSION + 1))
-    assert tables == {"schema_version", "snapshots", "outbox", "poll_state", "customers"}
+    assert tables == {
+        "schema_version",
+        "snapshots",
+        "outbox",
+        "poll_state",
+        "customers",
+        "leases",
+        "replicas",
+    }
 
 
 async def test_a_schema_newer_than_this_release_is_refused(pg_url: str) -> None:

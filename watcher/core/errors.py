@@ -8,6 +8,7 @@
     │   │   └── WaitingError        the source waits (circuit open, request budget spent)
     │   └── PermanentProviderError  retrying will not help (403, 404, 401 after a refresh)
     ├── StoreError                  the snapshot/outbox store failed
+    │   └── LeaseLost               a replica's claim on a customer ended: it wrote nothing
     ├── BusError                    the broker is unreachable or refused a message
     └── ServiceFailed               a part of the running service failed, so it stopped;
                                     `run` exits with code 1 for a supervisor to restart it
@@ -88,6 +89,11 @@ class PermanentProviderError(ProviderError):
 
 class StoreError(WatcherError):
     """The store could not read or write."""
+
+
+class LeaseLost(StoreError):
+    """A sync's commit found its replica's lease on the customer expired or taken over (the
+    fencing token no longer current), so it wrote nothing; the lease's new holder polls."""
 
 
 class BusError(WatcherError):

@@ -103,6 +103,16 @@ class Listing:
 
 
 @dataclass(frozen=True, slots=True)
+class Fence:
+    """A replica's lease on one customer as its sync commits it: the holder and the fencing
+    token the lease had when claimed. A commit with a fence writes only while that lease is
+    still the customer's current one (`LeaseLost` otherwise)."""
+
+    holder: str
+    token: int
+
+
+@dataclass(frozen=True, slots=True)
 class OutboxStats:
     backlog: int
     oldest_created_at: datetime | None
@@ -233,20 +243,58 @@ class SnapshotStore(Protocol):
         events: Sequence[OutboxRecord],
         state: PollState,
         digests: Mapping[str, str] | None = None,
+        fence: Fence | None = None,
     ) -> None:
         """Write the new snapshots, their events and the poll state in ONE transaction.
 
         Events whose id is already in the outbox are ignored, so a repeated sync after a
         crash cannot enqueue an event twice. `digests` are new digests of stored orders whose
         snapshots are not rewritten (`Snapshot.digest`), recorded in the same transaction.
+        With a `fence`, the same transaction checks that lease first and raises `LeaseLost`,
+        writing nothing, when it is no longer current (a store of one process ignores it).
         """
         ...
 
-    async def record_poll(self, source: str, customer_id: str, state: PollState) -> None:
+    async def record_poll(
+        self, source: str, customer_id: str, state: PollState, *, fence: Fence | None = None
+    ) -> None:
         """Record the poll state of a sync that wrote nothing else, perhaps later and with
         others: the next reads see it at once, but a crash may lose it (the next poll then
         repeats that one's work). Only for a customer whose baseline is done already: a
-        lost first sync would baseline orders created since then silently."""
+        lost first sync would baseline orders created since then silently. With a `fence`,
+        it is written only while that lease is current, and dropped otherwise."""
+        ...
+
+
+@runtime_checkable
+class Leases(Protocol):
+    """Leases on work (a source's customers, or one named task) shared by the replicas of
+    one database, timed by the database's clock.
+
+    A lease is held by one replica until it expires `ttl_s` after its last claim or renewal;
+    every claim of it gives a new, larger fencing token. Keys are (source, customer id)."""
+
+    async def heartbeat(self, replica: str, *, ttl_s: float) -> int:
+        """Record that `replica` is alive for `ttl_s`; how many replicas are alive."""
+        ...
+
+    async def claim(
+        self, source: str, replica: str, customer_ids: Sequence[str], *, limit: int, ttl_s: float
+    ) -> dict[str, int]:
+        """Claim up to `limit` of `customer_ids` that no replica holds (never leased, expired
+        or released), skipping any another replica is claiming at the same moment: the
+        customers claimed, with their new fencing tokens."""
+        ...
+
+    async def renew(
+        self, source: str, replica: str, held: Mapping[str, int], *, ttl_s: float
+    ) -> set[str]:
+        """Extend the leases `held` (customer id -> token) that are still this replica's: the
+        customers renewed. One not renewed is lost to this replica."""
+        ...
+
+    async def release(self, source: str, replica: str, held: Mapping[str, int]) -> None:
+        """Give up these leases at once, for another replica to claim."""
         ...
 
 

@@ -6,6 +6,7 @@ states wait here and are written in one transaction: `BATCH` at a time, at most 
 after the first, and at `flush` (a store's `close`). Until then a store's reads give them as
 if written (`get`, `overlay`); a crash loses them, which only makes those customers' next
 polls repeat work. A committed sync carries a newer state, so it `discard`s the waiting one.
+A state recorded with a replica's `Fence` keeps it, for the write to check.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 
 from watcher.core.errors import StoreError
-from watcher.core.ports import PollState
+from watcher.core.ports import Fence, PollState
 
 log = logging.getLogger(__name__)
 
@@ -23,7 +24,8 @@ BATCH = 500  # waiting poll states that make a write at once
 DELAY_S = 1.0  # how long the first waiting poll state waits for others
 
 Key = tuple[str, str]  # (source, customer_id)
-Write = Callable[[Mapping[Key, PollState]], Awaitable[None]]
+Waiting = tuple[PollState, Fence | None]
+Write = Callable[[Mapping[Key, Waiting]], Awaitable[None]]
 
 
 class DeferredStates:
@@ -34,16 +36,17 @@ class DeferredStates:
         self._write = write
         self._batch = batch
         self._delay_s = delay_s
-        self._waiting: dict[Key, PollState] = {}
+        self._waiting: dict[Key, Waiting] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._writes: set[asyncio.Task[None]] = set()
 
     def get(self, source: str, customer_id: str) -> PollState | None:
-        return self._waiting.get((source, customer_id))
+        waiting = self._waiting.get((source, customer_id))
+        return None if waiting is None else waiting[0]
 
     def overlay(self, source: str, states: dict[str, PollState]) -> dict[str, PollState]:
         """`states` (read from the database) with the waiting states of `source` over them."""
-        for (of_source, customer_id), state in self._waiting.items():
+        for (of_source, customer_id), (state, _) in self._waiting.items():
             if of_source == source:
                 states[customer_id] = state
         return states
@@ -51,9 +54,11 @@ class DeferredStates:
     def discard(self, source: str, customer_id: str) -> None:
         self._waiting.pop((source, customer_id), None)
 
-    async def add(self, source: str, customer_id: str, state: PollState) -> None:
+    async def add(
+        self, source: str, customer_id: str, state: PollState, fence: Fence | None = None
+    ) -> None:
         """Keep `state`; write every waiting state now when there are `batch` of them."""
-        self._waiting[(source, customer_id)] = state
+        self._waiting[(source, customer_id)] = (state, fence)
         if len(self._waiting) >= self._batch:
             await self.flush()
         elif self._timer is None:

@@ -21,6 +21,14 @@ nothing and sets the session read-only; a database with no schema yet is a Store
 The poll states of syncs that wrote nothing else wait in memory and are written together
 (`deferred`); published events are pruned after `retention_s` (`retention`).
 
+Leases (`ports.Leases`): rows of `leases`, timed by the database's clock. A claim takes
+rows that are free (never held, expired or released) with `FOR UPDATE SKIP LOCKED`, so
+replicas claiming at the same moment split the free rows instead of queueing on them, and
+bumps each row's fencing token. A sync with a `Fence` share-locks its lease row first in its
+transaction and writes nothing (`LeaseLost`) unless the row still has its holder and token
+and has not expired: a replica that was paused or cut off past its lease cannot commit over
+the new holder's work, and no claim can take the row over until that commit ends.
+
 Errors: every driver or connection failure becomes a `StoreError`, its cause chained, and
 no message carries the URL's password (`_redacted`).
 """
@@ -37,10 +45,11 @@ from urllib.parse import unquote, urlsplit
 import asyncpg
 
 from watcher.core import essence
-from watcher.core.errors import ConfigError, StoreError
+from watcher.core.errors import ConfigError, LeaseLost, StoreError
 from watcher.core.models import TERMINAL_STATUSES, Order, OrderStatus
 from watcher.core.ports import (
     Episode,
+    Fence,
     OutboxRecord,
     OutboxStats,
     PollState,
@@ -90,6 +99,7 @@ class PostgresStore:
         self._clock = clock
         self._closed = False
         self._unwritten = deferred.DeferredStates(self._write_states)  # see `record_poll`
+        self._leased: set[tuple[str, str]] = set()  # (source, customer) known to have a row
         self._pruner = retention.Pruner(self.prune, retention_s=retention_s)
 
     @classmethod
@@ -177,15 +187,28 @@ class PostgresStore:
         states = {customer_id: _poll_state(*state) for customer_id, *state in rows}
         return self._unwritten.overlay(source, states)
 
-    async def record_poll(self, source: str, customer_id: str, state: PollState) -> None:
+    async def record_poll(
+        self, source: str, customer_id: str, state: PollState, *, fence: Fence | None = None
+    ) -> None:
         if self._closed:
             raise StoreError(f"cannot record the poll of {source}/{customer_id}: closed")
-        await self._unwritten.add(source, customer_id, state)
+        await self._unwritten.add(source, customer_id, state, fence)
 
-    async def _write_states(self, states: Mapping[deferred.Key, PollState]) -> None:
-        rows = [(*key, *_state_values(state)) for key, state in states.items()]
+    async def _write_states(self, states: Mapping[deferred.Key, deferred.Waiting]) -> None:
+        """The states in one transaction; a fenced one only while its lease is current."""
+        plain = [
+            (*key, *_state_values(state)) for key, (state, fence) in states.items() if not fence
+        ]
+        fenced = [
+            (*key, *_state_values(state), fence.holder, fence.token)
+            for key, (state, fence) in states.items()
+            if fence
+        ]
         async with self._connection("record the poll states") as db, db.transaction():
-            await db.executemany(schema.UPSERT_STATE, rows)
+            if plain:
+                await db.executemany(schema.UPSERT_STATE, plain)
+            if fenced:
+                await db.executemany(schema.UPSERT_STATE_FENCED, fenced)
 
     async def known_customers(self, source: str) -> list[str]:
         async with self._connection("read the discovered customers") as db:
@@ -239,6 +262,7 @@ class PostgresStore:
         events: Sequence[OutboxRecord],
         state: PollState,
         digests: Mapping[str, str] | None = None,
+        fence: Fence | None = None,
     ) -> None:
         updated_at = _utc(self._clock())
         snapshot_rows = [_snapshot_row(source, customer_id, s, updated_at) for s in snapshots]
@@ -248,6 +272,8 @@ class PostgresStore:
         self._unwritten.discard(source, customer_id)  # this state is newer
         action = f"commit the sync of {source}/{customer_id}"
         async with self._connection(action) as db, db.transaction():
+            if fence is not None:
+                await self._check_fence(db, source, customer_id, fence)
             if snapshot_rows:
                 await db.executemany(schema.UPSERT_SNAPSHOT, snapshot_rows)
             if digest_rows:
@@ -256,6 +282,56 @@ class PostgresStore:
             if event_rows:
                 await db.execute(schema.ADVISORY_XACT_LOCK, schema.OUTBOX_LOCK)
                 await db.executemany(schema.INSERT_EVENT, event_rows)
+
+    async def _check_fence(
+        self, db: Connection, source: str, customer_id: str, fence: Fence
+    ) -> None:
+        found = await db.fetchval(
+            schema.CHECK_FENCE, source, customer_id, fence.holder, fence.token
+        )
+        if found is None:
+            raise LeaseLost(
+                f"{fence.holder} no longer holds the lease on {source}/{customer_id} "
+                f"(token {fence.token}): the sync wrote nothing"
+            )
+
+    async def heartbeat(self, replica: str, *, ttl_s: float) -> int:
+        async with self._connection("record the replica's heartbeat") as db:
+            await db.execute(schema.HEARTBEAT, replica, ttl_s)
+            await db.execute(schema.FORGET_REPLICAS)
+            live: int = await db.fetchval(schema.LIVE_REPLICAS)
+        return live
+
+    async def claim(
+        self, source: str, replica: str, customer_ids: Sequence[str], *, limit: int, ttl_s: float
+    ) -> dict[str, int]:
+        if limit <= 0 or not customer_ids:
+            return {}
+        ids = list(dict.fromkeys(customer_ids))
+        new = [customer_id for customer_id in ids if (source, customer_id) not in self._leased]
+        async with self._connection(f"claim customers of {source}") as db:
+            if new:
+                await db.execute(schema.ADD_LEASES, source, new)
+                self._leased.update((source, customer_id) for customer_id in new)
+            rows = await db.fetch(schema.CLAIM, source, replica, ids, limit, ttl_s)
+        return {row[0]: row[1] for row in rows}
+
+    async def renew(
+        self, source: str, replica: str, held: Mapping[str, int], *, ttl_s: float
+    ) -> set[str]:
+        if not held:
+            return set()
+        ids, tokens = list(held), list(held.values())
+        async with self._connection(f"renew the leases on {source}") as db:
+            rows = await db.fetch(schema.RENEW, source, replica, ids, tokens, ttl_s)
+        return {row[0] for row in rows}
+
+    async def release(self, source: str, replica: str, held: Mapping[str, int]) -> None:
+        if not held:
+            return
+        ids, tokens = list(held), list(held.values())
+        async with self._connection(f"release leases on {source}") as db:
+            await db.execute(schema.RELEASE, source, replica, ids, tokens)
 
     async def pending(self, limit: int, *, after: str | None = None) -> list[OutboxRecord]:
         """`seq` is the outbox order, and rows commit in it (the module docstring). An

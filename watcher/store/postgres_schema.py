@@ -8,6 +8,11 @@ once released: a change to the schema is a new step at the end.
 
     1  snapshots, outbox, poll_state, customers: the layout of the SQLite store's step 6,
        in PostgreSQL's own types (timestamptz, bytea, boolean, text[])
+    2  leases: which replica holds each (source, customer) until when, with the fencing
+       token of its claim; replicas: each replica's heartbeat
+
+Leases are timed by the database's clock (`clock_timestamp()`), never a replica's, so clocks
+that disagree between machines cannot make two replicas hold one lease.
 """
 
 from __future__ import annotations
@@ -49,6 +54,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TABLE customers (
             source text NOT NULL, customer_id text NOT NULL, listed boolean NOT NULL,
             PRIMARY KEY (source, customer_id))""",
+    ),
+    (
+        """CREATE TABLE leases (
+            source text NOT NULL, customer_id text NOT NULL, holder text,
+            token bigint NOT NULL DEFAULT 0,
+            expires_at timestamptz NOT NULL DEFAULT '-infinity',
+            PRIMARY KEY (source, customer_id))""",
+        "CREATE INDEX leases_by_holder ON leases (holder, source)",
+        """CREATE TABLE replicas (
+            replica text PRIMARY KEY, started_at timestamptz NOT NULL DEFAULT now(),
+            expires_at timestamptz NOT NULL)""",
     ),
 )
 VERSION = len(MIGRATIONS)
@@ -119,3 +135,58 @@ UNLIST_CUSTOMERS = "UPDATE customers SET listed = false WHERE source = $1"
 LIST_CUSTOMER = """
     INSERT INTO customers (source, customer_id, listed) VALUES ($1, $2, true)
     ON CONFLICT (source, customer_id) DO UPDATE SET listed = true"""
+
+# --- leases (`ports.Leases`) -------------------------------------------------------------
+
+HEARTBEAT = """
+    INSERT INTO replicas (replica, expires_at)
+    VALUES ($1, clock_timestamp() + make_interval(secs => $2))
+    ON CONFLICT (replica) DO UPDATE SET expires_at = excluded.expires_at"""
+FORGET_REPLICAS = """
+    DELETE FROM replicas WHERE expires_at < clock_timestamp() - interval '1 day'"""
+LIVE_REPLICAS = "SELECT count(*) FROM replicas WHERE expires_at > clock_timestamp()"
+ADD_LEASES = """
+    INSERT INTO leases (source, customer_id) SELECT $1, unnest($2::text[])
+    ON CONFLICT (source, customer_id) DO NOTHING"""
+# Rows another replica is claiming at this moment are skipped, not waited for.
+CLAIM = """
+    UPDATE leases AS l SET holder = $2, token = l.token + 1,
+        expires_at = clock_timestamp() + make_interval(secs => $5)
+    FROM (
+        SELECT customer_id FROM leases
+        WHERE source = $1 AND customer_id = any($3::text[]) AND expires_at < clock_timestamp()
+        ORDER BY customer_id LIMIT $4 FOR UPDATE SKIP LOCKED
+    ) AS free
+    WHERE l.source = $1 AND l.customer_id = free.customer_id
+    RETURNING l.customer_id, l.token"""
+RENEW = """
+    UPDATE leases AS l SET expires_at = clock_timestamp() + make_interval(secs => $5)
+    FROM unnest($3::text[], $4::bigint[]) AS h (customer_id, token)
+    WHERE l.source = $1 AND l.customer_id = h.customer_id AND l.holder = $2
+        AND l.token = h.token AND l.expires_at > clock_timestamp()
+    RETURNING l.customer_id"""
+RELEASE = """
+    UPDATE leases AS l SET holder = NULL, expires_at = '-infinity'
+    FROM unnest($3::text[], $4::bigint[]) AS h (customer_id, token)
+    WHERE l.source = $1 AND l.customer_id = h.customer_id AND l.holder = $2
+        AND l.token = h.token"""
+# Inside a sync's transaction: the lease row is share-locked to the commit, so no claim can
+# take it over meanwhile (a claim skips locked rows).
+CHECK_FENCE = """
+    SELECT 1 FROM leases
+    WHERE source = $1 AND customer_id = $2 AND holder = $3 AND token = $4
+        AND expires_at > clock_timestamp()
+    FOR SHARE"""
+UPSERT_STATE_FENCED = """
+    INSERT INTO poll_state (
+        source, customer_id, baseline_done, last_success_at, last_full_sync_at, next_due_at,
+        in_flight
+    )
+    SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (
+        SELECT 1 FROM leases
+        WHERE source = $1 AND customer_id = $2 AND holder = $8 AND token = $9
+            AND expires_at > clock_timestamp())
+    ON CONFLICT (source, customer_id) DO UPDATE SET baseline_done = excluded.baseline_done,
+        last_success_at = excluded.last_success_at,
+        last_full_sync_at = excluded.last_full_sync_at,
+        next_due_at = excluded.next_due_at, in_flight = excluded.in_flight"""

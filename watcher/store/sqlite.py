@@ -54,6 +54,7 @@ from watcher.core.errors import ConfigError, StoreError
 from watcher.core.models import TERMINAL_STATUSES, Order, OrderStatus
 from watcher.core.ports import (
     Episode,
+    Fence,
     OutboxRecord,
     OutboxStats,
     PollState,
@@ -167,13 +168,16 @@ class SqliteStore:
             return self._worker.read(action, read)
         return await self._worker.run(action, read)
 
-    async def record_poll(self, source: str, customer_id: str, state: PollState) -> None:
+    async def record_poll(
+        self, source: str, customer_id: str, state: PollState, *, fence: Fence | None = None
+    ) -> None:
+        """As the port says; a `fence` is ignored: one process holds every lease."""
         if self._worker.closed:
             raise StoreError(f"cannot record the poll of {source}/{customer_id}: closed")
         await self._unwritten.add(source, customer_id, state)
 
-    async def _write_states(self, states: Mapping[deferred.Key, PollState]) -> None:
-        rows = [(*key, *_state_values(state)) for key, state in states.items()]
+    async def _write_states(self, states: Mapping[deferred.Key, deferred.Waiting]) -> None:
+        rows = [(*key, *_state_values(state)) for key, (state, _) in states.items()]
 
         def write(db: sqlite3.Connection) -> None:
             with sqlite_connection.transaction(db):
@@ -263,7 +267,9 @@ class SqliteStore:
         events: Sequence[OutboxRecord],
         state: PollState,
         digests: Mapping[str, str] | None = None,
+        fence: Fence | None = None,
     ) -> None:
+        """As the port says; a `fence` is ignored: one process holds every lease."""
         updated_at = _to_text(self._clock())
         snapshot_rows = [_snapshot_row(source, customer_id, s, updated_at) for s in snapshots]
         event_rows = [_event_row(event) for event in events]

@@ -1,0 +1,164 @@
+"""Leases on a real PostgreSQL server (`ports.Leases`): replicas claiming at once split the
+free customers and never share one, a lease lasts while renewed and passes to another
+replica, with a larger fencing token, once it expires or is released, and a sync fenced by
+a lease that is no longer current writes nothing, its deferred poll state included.
+
+Several replicas are several stores (each its own pool of connections) on one database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.orders import SOURCE, order
+from watcher.core.errors import LeaseLost
+from watcher.core.ports import Fence, OutboxRecord, PollState, Snapshot
+from watcher.store import postgres
+
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+SYNCED = PollState(baseline_done=True, last_success_at=T0)
+CUSTOMERS = [f"c{n:03d}" for n in range(60)]
+TTL_S = 30.0
+SHORT_TTL_S = 0.3
+
+
+@pytest.fixture
+async def replicas(pg_url: str) -> AsyncIterator[list[postgres.PostgresStore]]:
+    stores = [await postgres.PostgresStore.open(pg_url, pool_size=3) for _ in range(3)]
+    yield stores
+    for store in stores:
+        await store.close()
+
+
+async def test_replicas_claiming_at_once_split_the_customers_and_never_share_one(
+    replicas: list[postgres.PostgresStore],
+) -> None:
+    async def claim_all(n: int, store: postgres.PostgresStore) -> dict[str, int]:
+        held: dict[str, int] = {}
+        for _ in range(10):  # a few rounds of 7, as a replica's ticks would
+            held |= await store.claim(SOURCE, f"r{n}", CUSTOMERS, limit=7, ttl_s=TTL_S)
+        return held
+
+    claimed = await asyncio.gather(*(claim_all(n, s) for n, s in enumerate(replicas)))
+
+    every = [customer for held in claimed for customer in held]
+    assert sorted(every) == CUSTOMERS  # each customer once, by one replica
+    assert all(len(held) <= 70 for held in claimed)
+    assert all(token == 1 for held in claimed for token in held.values())
+
+
+async def test_a_held_lease_is_renewed_and_not_claimed_by_another(
+    replicas: list[postgres.PostgresStore],
+) -> None:
+    first, second, _ = replicas
+    held = await first.claim(SOURCE, "r1", CUSTOMERS[:3], limit=10, ttl_s=TTL_S)
+
+    assert await second.claim(SOURCE, "r2", CUSTOMERS[:3], limit=10, ttl_s=TTL_S) == {}
+    assert await first.renew(SOURCE, "r1", held, ttl_s=TTL_S) == set(CUSTOMERS[:3])
+    assert await second.renew(SOURCE, "r2", held, ttl_s=TTL_S) == set()  # not its leases
+
+
+async def test_an_expired_lease_passes_to_another_with_a_larger_token(
+    replicas: list[postgres.PostgresStore],
+) -> None:
+    first, second, _ = replicas
+    held = await first.claim(SOURCE, "r1", ["c1"], limit=1, ttl_s=SHORT_TTL_S)
+    await asyncio.sleep(SHORT_TTL_S + 0.2)
+
+    taken = await second.claim(SOURCE, "r2", ["c1"], limit=1, ttl_s=TTL_S)
+
+    assert taken == {"c1": held["c1"] + 1}
+    assert await first.renew(SOURCE, "r1", held, ttl_s=TTL_S) == set()  # lost for good
+
+
+async def test_a_released_lease_is_free_at_once(replicas: list[postgres.PostgresStore]) -> None:
+    first, second, _ = replicas
+    held = await first.claim(SOURCE, "r1", ["c1", "c2"], limit=2, ttl_s=TTL_S)
+
+    await first.release(SOURCE, "r1", {"c1": held["c1"]})
+
+    assert await second.claim(SOURCE, "r2", ["c1", "c2"], limit=2, ttl_s=TTL_S) == {"c1": 2}
+
+
+async def test_a_commit_fenced_by_a_lost_lease_writes_nothing(
+    replicas: list[postgres.PostgresStore],
+) -> None:
+    first, second, _ = replicas
+    held = await first.claim(SOURCE, "r1", ["c1"], limit=1, ttl_s=SHORT_TTL_S)
+    stale = Fence("r1", held["c1"])
+    await first.commit_sync(SOURCE, "c1", snapshots=[], events=[], state=SYNCED, fence=stale)
+    await asyncio.sleep(SHORT_TTL_S + 0.2)
+    current = Fence("r2", (await second.claim(SOURCE, "r2", ["c1"], limit=1, ttl_s=TTL_S))["c1"])
+    snapshot = Snapshot(order=order(order_id="o1"), sequence=1)
+    event = OutboxRecord("e1", "order.created", "adobe_vip.order.created", b"{}", T0)
+
+    with pytest.raises(LeaseLost, match="no longer holds the lease"):
+        await first.commit_sync(
+            SOURCE, "c1", snapshots=[snapshot], events=[event], state=PollState(False), fence=stale
+        )
+
+    assert await second.load_snapshots(SOURCE, "c1", ["o1"]) == {}
+    assert await second.pending(10) == []
+    assert await second.poll_state(SOURCE, "c1") == SYNCED
+    await second.commit_sync(
+        SOURCE, "c1", snapshots=[snapshot], events=[event], state=SYNCED, fence=current
+    )
+    assert [record.event_id for record in await second.pending(10)] == ["e1"]
+
+
+async def test_a_poll_recorded_under_a_lost_lease_is_dropped(
+    replicas: list[postgres.PostgresStore], pg_url: str
+) -> None:
+    first = replicas[0]
+    held = await first.claim(SOURCE, "r1", ["c1", "c2"], limit=2, ttl_s=TTL_S)
+    await first.release(SOURCE, "r1", {"c1": held["c1"]})
+    later = PollState(True, last_success_at=T0, in_flight=frozenset({"o1"}))
+
+    await first.record_poll(SOURCE, "c1", later, fence=Fence("r1", held["c1"]))
+    await first.record_poll(SOURCE, "c2", later, fence=Fence("r1", held["c2"]))
+    await first.close()  # writes what waits
+
+    reader = await postgres.PostgresStore.open(pg_url)
+    try:
+        assert await reader.poll_states(SOURCE) == {"c2": later}
+    finally:
+        await reader.close()
+
+
+async def test_a_claim_waits_for_no_commit_and_cannot_take_a_lease_mid_commit(
+    replicas: list[postgres.PostgresStore],
+) -> None:
+    """A fenced commit share-locks its lease row: a claim at that moment skips the row."""
+    first, second, _ = replicas
+    held = await first.claim(SOURCE, "r1", ["c1"], limit=1, ttl_s=SHORT_TTL_S)
+    fence = Fence("r1", held["c1"])
+    await asyncio.sleep(SHORT_TTL_S / 2)
+    many = [Snapshot(order=order(order_id=f"o{n}"), sequence=1) for n in range(3000)]
+
+    async def claim_soon() -> dict[str, int]:
+        await asyncio.sleep(SHORT_TTL_S / 2 + 0.05)  # expired meanwhile, mid-commit
+        return await second.claim(SOURCE, "r2", ["c1"], limit=1, ttl_s=TTL_S)
+
+    committing = asyncio.create_task(
+        first.commit_sync(SOURCE, "c1", snapshots=many, events=[], state=SYNCED, fence=fence)
+    )
+    claimed = await claim_soon()
+    await committing
+
+    assert claimed in ({}, {"c1": 2})  # skipped while locked, or taken after the commit
+    assert len(await second.load_snapshots(SOURCE, "c1", ["o0", "o2999"])) == 2
+
+
+async def test_heartbeats_count_the_live_replicas(
+    replicas: list[postgres.PostgresStore],
+) -> None:
+    first, second, third = replicas
+    assert await first.heartbeat("r1", ttl_s=TTL_S) == 1
+    assert await second.heartbeat("r2", ttl_s=SHORT_TTL_S) == 2
+    await asyncio.sleep(SHORT_TTL_S + 0.2)
+
+    assert await third.heartbeat("r3", ttl_s=TTL_S) == 2  # r2 stopped beating
