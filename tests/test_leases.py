@@ -89,10 +89,11 @@ async def test_a_commit_fenced_by_a_lost_lease_writes_nothing(
 ) -> None:
     first, second, _ = replicas
     held = await first.claim(SOURCE, "r1", ["c1"], limit=1, ttl_s=SHORT_TTL_S)
-    stale = Fence("r1", held["c1"])
+    stale = Fence("r1", held["c1"], "c1")
     await first.commit_sync(SOURCE, "c1", snapshots=[], events=[], state=SYNCED, fence=stale)
     await asyncio.sleep(SHORT_TTL_S + 0.2)
-    current = Fence("r2", (await second.claim(SOURCE, "r2", ["c1"], limit=1, ttl_s=TTL_S))["c1"])
+    taken = await second.claim(SOURCE, "r2", ["c1"], limit=1, ttl_s=TTL_S)
+    current = Fence("r2", taken["c1"], "c1")
     snapshot = Snapshot(order=order(order_id="o1"), sequence=1)
     event = OutboxRecord("e1", "order.created", "adobe_vip.order.created", b"{}", T0)
 
@@ -118,8 +119,8 @@ async def test_a_poll_recorded_under_a_lost_lease_is_dropped(
     await first.release(SOURCE, "r1", {"c1": held["c1"]})
     later = PollState(True, last_success_at=T0, in_flight=frozenset({"o1"}))
 
-    await first.record_poll(SOURCE, "c1", later, fence=Fence("r1", held["c1"]))
-    await first.record_poll(SOURCE, "c2", later, fence=Fence("r1", held["c2"]))
+    await first.record_poll(SOURCE, "c1", later, fence=Fence("r1", held["c1"], "c1"))
+    await first.record_poll(SOURCE, "c2", later, fence=Fence("r1", held["c2"], "c2"))
     await first.close()  # writes what waits
 
     reader = await postgres.PostgresStore.open(pg_url)
@@ -135,7 +136,7 @@ async def test_a_claim_waits_for_no_commit_and_cannot_take_a_lease_mid_commit(
     """A fenced commit share-locks its lease row: a claim at that moment skips the row."""
     first, second, _ = replicas
     held = await first.claim(SOURCE, "r1", ["c1"], limit=1, ttl_s=SHORT_TTL_S)
-    fence = Fence("r1", held["c1"])
+    fence = Fence("r1", held["c1"], "c1")
     await asyncio.sleep(SHORT_TTL_S / 2)
     many = [Snapshot(order=order(order_id=f"o{n}"), sequence=1) for n in range(3000)]
 

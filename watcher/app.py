@@ -36,7 +36,8 @@ from watcher.bus.publisher import Publisher
 from watcher.bus.relay import PublisherFactory, Relay
 from watcher.core.errors import BusError, ProviderError, StoreError
 from watcher.core.models import Order
-from watcher.core.ports import Store
+from watcher.core.ports import Leases, Store
+from watcher.fleet import RELAY, Fleet, discovery_task, replica_name
 from watcher.metrics import Metrics
 from watcher.poller import CustomerSync, Poller, summary
 from watcher.providers import connect, guard, sessions
@@ -77,14 +78,37 @@ class Parts:
     outbox_watcher: service.Loop
     unroutable_reader: service.Loop
     http: web.Address
+    fleet: Fleet | None = None  # replicas sharing a PostgreSQL store
 
     def loops(self) -> dict[str, service.Loop]:
-        """The parts that run until cancelled, by name."""
-        return {
+        """The parts that run until cancelled, by name; in a fleet, the relay and each
+        discovery only while this replica holds its lease."""
+        loops = {
             "relay": self.relay.run,
             "outbox watcher": self.outbox_watcher,
             "unroutable reader": self.unroutable_reader,
         }
+        if self.fleet is None:
+            return loops
+        loops["relay"] = self.fleet.gate(RELAY, self.relay.run)
+        for poller in self.pollers:
+            if poller.discovers:
+                task = discovery_task(poller.name)
+                loops[task] = self.fleet.gate(task, poller.discover_every_interval)
+        loops["fleet"] = self.fleet.run
+        return loops
+
+    async def drain(self) -> int:
+        """Publish what the outbox holds, within `DRAIN_TIMEOUT_S`; in a fleet, only the
+        replica that relayed drains, then hands the relay over."""
+        if self.fleet is None:
+            return await self.relay.drain(timeout_s=DRAIN_TIMEOUT_S)
+        try:
+            if not self.fleet.relayed_until_stop:
+                return 0
+            return await self.relay.drain(timeout_s=DRAIN_TIMEOUT_S)
+        finally:
+            await self.fleet.hand_over()
 
 
 async def serve(
@@ -119,8 +143,14 @@ async def serve(
         if on_listening is not None:
             on_listening(parts.http)
         log.info("watching %d source(s); store %s", len(parts.pollers), _scheme(settings.store.url))
+        if parts.fleet is not None:
+            log.info(
+                "replica %s shares the work with the others on this store (leases of %gs)",
+                parts.fleet.replica,
+                settings.store.lease_s,
+            )
         await service.Service(parts.pollers, parts.loops()).run(stop)
-        published = await parts.relay.drain(timeout_s=DRAIN_TIMEOUT_S)
+        published = await parts.drain()
         log.info("stopped; %d event(s) published while draining", published)
 
 
@@ -136,6 +166,12 @@ async def _build(
     """Open the store, the vendor sessions and the HTTP endpoints on `stack`; build the rest."""
     url = settings.store.url.get_secret_value()
     snapshots = await stack.enter_async_context(store.opened(url, one_process=True))
+    replica = replica_name()
+    shared = (
+        Fleet(snapshots, replica=replica, lease_s=settings.store.lease_s)
+        if isinstance(snapshots, Leases)
+        else None
+    )
     observed = observe.Observed(
         settings,
         snapshots,
@@ -143,6 +179,8 @@ async def _build(
         backlog_bound=backlog_bound,
         publishers=publishers,
         clock=utc_now,
+        replica=replica,
+        fleet=shared,
     )
     pollers: list[Poller] = []
     for source in settings.sources:
@@ -160,6 +198,7 @@ async def _build(
         outbox_watcher=observed.watch_outbox,
         unroutable_reader=lambda: unroutable.watch(settings.amqp, on_depth=metrics.unroutable),
         http=address,
+        fleet=shared,
     )
 
 

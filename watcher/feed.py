@@ -34,7 +34,14 @@ from watcher import schedule
 from watcher.core import sync
 from watcher.core.events import OrderEvent
 from watcher.core.models import Order
-from watcher.core.ports import OutboxRecord, PollState, Snapshot, SnapshotStore, StoreFeed
+from watcher.core.ports import (
+    Fence,
+    OutboxRecord,
+    PollState,
+    Snapshot,
+    SnapshotStore,
+    StoreFeed,
+)
 from watcher.settings import SourceSettings
 
 FEED = "*"  # the customer id of the feed's own poll state (its cursor and schedule)
@@ -82,6 +89,7 @@ class StoreWide:
         self._rng = rng
         self.in_flight: dict[str, frozenset[str]] = {}
         self.customers: set[str] = set()
+        self.fence: Fence | None = None  # shared: the lease on the feed every commit needs
 
     def admit(self, states: Mapping[str, PollState]) -> PollState | None:
         """Take the customers and their orders in flight from the stored poll states; the
@@ -128,6 +136,7 @@ class StoreWide:
                 last_full_sync_at=now if full else state.last_full_sync_at,
                 next_due_at=now + timedelta(seconds=listing.next_delay_s),
             ),
+            fence=self.fence,
         )
         return listing
 
@@ -182,6 +191,7 @@ class StoreWide:
                 last_full_sync_at=now if listing.full else None,
                 in_flight=flying,
             ),
+            fence=self.fence,
         )
         listing.add(customer_id, result)
         self.customers.add(customer_id)

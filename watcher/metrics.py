@@ -70,6 +70,10 @@ def _gauge(registry: CollectorRegistry, name: str, text: str, labels: list[str])
     return Gauge(f"{PREFIX}_{name}", text, labels, registry=registry)
 
 
+def _held_of(held: Callable[[], Mapping[str, int]], source: str) -> Callable[[], float]:
+    return lambda: float(held().get(source, 0))
+
+
 def version() -> str:
     try:
         return importlib.metadata.version("order-watcher")
@@ -283,3 +287,28 @@ class Metrics:
 
     def unroutable(self, count: int) -> None:
         self._unroutable.set(count)
+
+    def replica(
+        self,
+        replica: str,
+        *,
+        store: str,
+        held: Callable[[], Mapping[str, int]] | None = None,
+        sources: Iterable[str] = (),
+    ) -> None:
+        """This process's identity and store backend; in a fleet, the leases it holds of each
+        of `sources` (read at every scrape; `@tasks` counts the relay and the discoveries)."""
+        info = Gauge(
+            f"{PREFIX}_replica_info",
+            "This replica's identity and its store backend (1).",
+            ["replica", "store"],
+            registry=self.registry,
+        )
+        info.labels(replica, store).set(1)
+        if held is None:
+            return
+        leases = _gauge(
+            self.registry, "leases_held", "Leases this replica holds, by source.", ["source"]
+        )
+        for source in sources:
+            leases.labels(source).set_function(_held_of(held, source))

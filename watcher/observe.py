@@ -24,6 +24,7 @@ from watcher import web
 from watcher.bus.relay import BatchResult, PublisherFactory, Relay
 from watcher.core.errors import StoreError
 from watcher.core.ports import Outbox, Store
+from watcher.fleet import TASKS, Fleet
 from watcher.metrics import Metrics
 from watcher.poller import CustomerSync, Discovery, Poller
 from watcher.providers import guard
@@ -49,8 +50,15 @@ class Observed:
         backlog_bound: int,
         publishers: PublisherFactory,
         clock: Callable[[], datetime],
+        replica: str = "",
+        fleet: Fleet | None = None,
     ) -> None:
         self.metrics = metrics
+        self.fleet = fleet
+        store = settings.store.url.get_secret_value().partition(":")[0]
+        leases_held = None if fleet is None else (lambda: fleet.leases_held)
+        names = [source.name for source in settings.sources] + [TASKS]
+        metrics.replica(replica, store=store, held=leases_held, sources=names)
         self.relay = Relay(
             outbox, publishers, settings=settings.amqp, on_batch=self.batch_published
         )
@@ -61,6 +69,9 @@ class Observed:
             },
             broker_connected=lambda: self.relay.connected,
             backlog_bound=backlog_bound,
+            replica=replica,
+            store=store,
+            leases_held=leases_held,
         )
         self._outbox = outbox
         self._outbox_changed = asyncio.Event()
@@ -79,7 +90,10 @@ class Observed:
             clock=self._clock,
             on_sync=lambda result: self.sync_finished(poller, result),
             on_discovery=lambda found: self.discovered(poller, found),
+            shared=self.fleet is not None,
         )
+        if self.fleet is not None:
+            self.fleet.add(poller, provider.limiter)
         return poller
 
     def sync_finished(self, poller: Poller, result: CustomerSync) -> None:

@@ -20,6 +20,14 @@ new one is baselined like any first sync, one no longer listed stops being polle
 snapshots stay), and a failed listing keeps the customers known. `stop()` lets the syncs in
 hand finish and then ends the loop: that is how SIGTERM drains.
 
+Shared work (`shared=True`, replicas on one PostgreSQL store): the poller polls only the
+customers whose leases this replica holds, as `watcher.fleet` hands them over (`hold`) and
+takes them back (`let_go`); each sync commits fenced by its lease (`ports.Fence`), so one
+that lost its lease meanwhile writes nothing (`LeaseLost`) and the customer is let go at
+once. A customer taken over resumes the schedule its last holder stored. With `customers =
+"all"`, only the replica holding the discovery lease lists the account (`discover`), and
+then only records the customers: the fleet shares them out.
+
 `on_sync` hears about every finished sync (the relay's wake-up, metrics, readiness) and
 `on_discovery` about every listing; `orders_tracked` sums the orders of each customer's last
 successful sync.
@@ -41,6 +49,7 @@ from datetime import datetime, timedelta
 from watcher import feed, logs, schedule
 from watcher.core import ports, sync
 from watcher.core.errors import (
+    LeaseLost,
     PermanentProviderError,
     ProviderError,
     StoreError,
@@ -49,6 +58,7 @@ from watcher.core.errors import (
 from watcher.core.events import OrderEvent
 from watcher.core.ports import (
     CustomerDirectory,
+    Fence,
     Listing,
     OutboxRecord,
     PollState,
@@ -100,6 +110,8 @@ class CustomerSync:
 def _failure_level(exc: ProviderError | StoreError) -> int:
     """A store failure is an error; a vendor's a warning; a wait already announced (the
     circuit is open, the request budget is spent) is said once where it began, so debug."""
+    if isinstance(exc, LeaseLost):
+        return logging.INFO  # another replica polls the customer now
     if isinstance(exc, StoreError):
         return logging.ERROR
     return logging.DEBUG if isinstance(exc, WaitingError) else logging.WARNING
@@ -173,6 +185,7 @@ class Poller:
         on_discovery: Callable[[Discovery], None] = _no_op,
         clock: Callable[[], datetime],
         rng: random.Random | None = None,
+        shared: bool = False,
     ) -> None:
         if source.discovers and directory is None:
             raise ValueError(f"source {source.name} discovers its customers: pass a directory")
@@ -197,6 +210,8 @@ class Poller:
         self._schedule = schedule.Schedule()
         self._pace = schedule.Pace(source)
         self._tally = Tally()
+        self._shared = shared
+        self._fences: dict[str, Fence] = {}  # shared: the leases held, by customer
 
     @property
     def name(self) -> str:
@@ -232,6 +247,61 @@ class Poller:
         """Whether polls run late against their due times (see `schedule.Pace`)."""
         return self._pace.behind
 
+    @property
+    def shared(self) -> bool:
+        return self._shared
+
+    @property
+    def discovers(self) -> bool:
+        """Whether the customers come from listing the account (`customers = "all"`)."""
+        return self._directory is not None
+
+    async def discover_every_interval(self) -> None:
+        """`discover` every `discovery_interval_s` until `stop()` (shared: while this
+        replica holds the discovery lease, `watcher.fleet`)."""
+        await self._discover_every_interval()
+
+    @property
+    def fences(self) -> dict[str, Fence]:
+        """Shared: the customers this replica holds leases on, with each lease's fence."""
+        return dict(self._fences)
+
+    async def wanted(self) -> list[str]:
+        """Every customer of the source, whoever polls it: the configured list, those the last
+        discovery recorded, or the store-wide feed."""
+        if self._store_wide is not None:
+            return [feed.FEED]
+        if self._directory is not None:
+            return await self._store.known_customers(self.name)
+        return list(self._source.fixed_customers)
+
+    async def hold(self, fences: Mapping[str, Fence]) -> None:
+        """Shared: poll these customers too, each from the schedule its last holder stored."""
+        new = {key: fence for key, fence in fences.items() if key not in self._fences}
+        if not new:
+            return
+        self._fences.update(new)
+        states = await self._states_of(set(new))
+        if self._store_wide is not None and feed.FEED in new:
+            self._store_wide.fence = new[feed.FEED]
+            self._store_wide.admit(await self._store.poll_states(self.name))
+            self._schedule_feed(states.get(feed.FEED))
+        else:
+            self._admit(new, states)
+
+    def let_go(self, customer_ids: Iterable[str]) -> None:
+        """Shared: stop polling these customers (a sync in hand of one cannot commit)."""
+        for customer_id in customer_ids:
+            self._fences.pop(customer_id, None)
+            if self._store_wide is not None and customer_id == feed.FEED:
+                self._store_wide.fence = None
+            self._members.discard(customer_id)
+            self._hot.discard(customer_id)
+            self._schedule.discard(customer_id)
+            self._tally.count_orders(customer_id, 0)
+            self._tally.count_stuck(customer_id, [])
+        self._changed.set()
+
     def stop(self) -> None:
         self._stopping.set()
         self._changed.set()
@@ -260,7 +330,7 @@ class Poller:
         """
         await self._resume()
         async with asyncio.TaskGroup() as group:
-            if self._directory is not None:
+            if self._directory is not None and not self._shared:  # shared: `watcher.fleet`
                 group.create_task(self._discover_every_interval())
             while (due := await self._next_due()) is not None:
                 group.create_task(self._poll(*due))
@@ -268,6 +338,8 @@ class Poller:
     async def _resume(self) -> None:
         """Schedule the customers from their stored poll states (read once, then let go:
         at 100,000 customers they are tens of megabytes)."""
+        if self._shared:
+            return  # the fleet hands the customers over (`hold`)
         states = await self._store.poll_states(self.name)
         if self._store_wide is not None:
             self._schedule_feed(self._store_wide.admit(states))
@@ -300,6 +372,9 @@ class Poller:
             await self._store.record_customers(self.name, found)
         except StoreError as exc:
             log.error("discovery source=%s cannot record the customers: %s", self.name, exc)
+        if self._shared:  # the fleet shares the recorded customers out
+            self._on_discovery(Discovery(self.name, customers=len(found)))
+            return
         listed = set(found)
         gone = self._members - listed
         added = listed - self._members
@@ -404,7 +479,9 @@ class Poller:
         finally:
             self._limit.release()
         result = dataclasses.replace(result, lag_s=lag_s)
-        if self._store_wide is not None:
+        if isinstance(result.error, LeaseLost):
+            self.let_go([customer_id])
+        elif self._store_wide is not None and (not self._shared or feed.FEED in self._fences):
             delay_s = result.next_delay_s
             if delay_s is None:
                 hot = bool(self._store_wide.in_flight)
@@ -537,8 +614,9 @@ class Poller:
             next_due_at=now + timedelta(seconds=delay_s),
             in_flight=in_flight,
         )
+        fence = self._fences.get(customer_id)
         if state.baseline_done and not (result.snapshots or result.records or result.digests):
-            await self._store.record_poll(self.name, customer_id, polled)
+            await self._store.record_poll(self.name, customer_id, polled, fence=fence)
         else:
             await self._store.commit_sync(
                 self.name,
@@ -547,6 +625,7 @@ class Poller:
                 events=result.records,
                 state=polled,
                 digests=result.digests,
+                fence=fence,
             )
         return CustomerSync(
             self.name,

@@ -98,6 +98,8 @@ class StoreSettings(_Section):
     url_file: SecretFile | None = None
     password: SecretStr | None = None
     password_file: SecretFile | None = None
+    # PostgreSQL: how long a replica's claim on a customer lasts without renewal.
+    lease_s: DurationS = Field(default=15.0, ge=1.0, le=3600.0)
 
     @model_validator(mode="after")
     def _password_into_url(self) -> StoreSettings:

@@ -3,7 +3,8 @@
     GET /metrics   the Prometheus exposition of the injected registry
     GET /healthz   200 {"status": "ok"} while the process runs
     GET /readyz    200 when ready, 503 otherwise:
-                   {"ready": bool, "checks": {"store": {"ok", "detail"},
+                   {"ready": bool, "replica": {"id", "store", "leases"?},
+                    "checks": {"store": {"ok", "detail"},
                     "broker": {...}, "sources": {"<name>": {...}}}}
 
 `Readiness` holds what the rules need and the composition root keeps it current: the store
@@ -16,7 +17,11 @@ was read successfully the last time (`store_read`/`store_failed`), the relay's c
   wait safely in the outbox for a while; a growing backlog without a broker does not);
 - sources: each had a successful sync within its `stale_after_s` (three poll intervals,
   jitter included); a source that has not succeeded yet counts as ready for that long
-  after start.
+  after start. In a fleet (`leases_held`), a source this replica holds no lease of is the
+  other replicas' to poll, and does not count against it.
+
+`replica` names this process and its store backend; in a fleet it also gives the leases held
+by source (`watcher.fleet`).
 
 `serving(listen, ...)` is the async context manager the composition root enters: it binds
 "host:port" (port 0 picks a free one) and yields the bound `Address`. Access logs are off:
@@ -71,7 +76,12 @@ class Readiness:
         broker_connected: Callable[[], bool],
         backlog_bound: int = BACKLOG_BOUND,
         clock: Callable[[], float] = time.monotonic,
+        replica: str = "",
+        store: str = "",
+        leases_held: Callable[[], Mapping[str, int]] | None = None,
     ) -> None:
+        self._replica = {"id": replica, "store": store}
+        self._leases_held = leases_held
         self._stale_after_s = dict(stale_after_s)
         self._broker_connected = broker_connected
         self._bound = backlog_bound
@@ -97,8 +107,12 @@ class Readiness:
         broker = self._broker()
         sources = {name: self._source(name) for name in self._stale_after_s}
         checks = [self._store, broker, *sources.values()]
+        replica: dict[str, Any] = dict(self._replica)
+        if self._leases_held is not None:
+            replica["leases"] = dict(self._leases_held())
         return {
             "ready": all(check.ok for check in checks),
+            "replica": replica,
             "checks": {
                 "store": self._store.to_json(),
                 "broker": broker.to_json(),
@@ -115,6 +129,8 @@ class Readiness:
         return Check(False, f"not connected and {waiting}, the bound is {self._bound}")
 
     def _source(self, name: str) -> Check:
+        if self._leases_held is not None and not self._leases_held().get(name, 0):
+            return Check(True, "this replica holds none of its leases: the others poll it")
         allowed_s = self._stale_after_s[name]
         last = self._last_success.get(name)
         age_s = self._clock() - (self._started if last is None else last)

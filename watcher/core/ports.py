@@ -104,12 +104,14 @@ class Listing:
 
 @dataclass(frozen=True, slots=True)
 class Fence:
-    """A replica's lease on one customer as its sync commits it: the holder and the fencing
-    token the lease had when claimed. A commit with a fence writes only while that lease is
-    still the customer's current one (`LeaseLost` otherwise)."""
+    """A replica's lease as a sync commits under it: the holder, the fencing token the lease
+    had when claimed, and the customer id the lease is on (the customer itself, or the one
+    lease that covers a whole store-wide feed). A commit with a fence writes only while that
+    lease is still current (`LeaseLost` otherwise)."""
 
     holder: str
     token: int
+    lease: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,4 +62,6 @@ def guarded(source: SourceSettings, session: aiohttp.ClientSession) -> guard.Gua
         failures=source.limits.breaker_failures,
         open_s=source.limits.breaker_open_s,
     )
-    return guard.Guarded(adapter(source, session), breaker)
+    found = package(source.provider)
+    client = VendorClient(source, session, dialect=found.DIALECT)
+    return guard.Guarded(found.Adapter(source, client), breaker, limiter=client.limiter)

@@ -54,6 +54,7 @@ class RateLimiter:
         sleep: Sleep = asyncio.sleep,
     ) -> None:
         self.rate_per_s = rate_per_s
+        self.share = 1.0  # of `rate_per_s` this process may use (a fleet shares the rate)
         self.burst = burst
         self._clock = clock
         self._sleep = sleep
@@ -75,11 +76,12 @@ class RateLimiter:
 
     def _delay_s(self) -> float:
         now = self._clock()
-        self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate_per_s)
+        rate_per_s = self.rate_per_s * self.share
+        self._tokens = min(self.burst, self._tokens + (now - self._updated) * rate_per_s)
         self._updated = now
         if now < self._paused_until:
             return self._paused_until - now
-        return 0.0 if self._tokens >= 1 else (1 - self._tokens) / self.rate_per_s
+        return 0.0 if self._tokens >= 1 else (1 - self._tokens) / rate_per_s
 
 
 class Budget:
@@ -228,10 +230,13 @@ class Guarded:
     its adapter is one (the customer listing, and each page of the store's, then count
     towards the breaker like a fetch)."""
 
-    def __init__(self, provider: Provider, breaker: CircuitBreaker) -> None:
+    def __init__(
+        self, provider: Provider, breaker: CircuitBreaker, *, limiter: RateLimiter | None = None
+    ) -> None:
         self._provider = provider
         self._lister = ports.by_digest(provider)
         self.breaker = breaker
+        self.limiter = limiter  # the adapter's, when known: a fleet shares out its rate
 
     async def fetch_orders(
         self, customer_id: str, *, since: datetime | None, changed_since: datetime | None = None

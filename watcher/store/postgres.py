@@ -200,7 +200,7 @@ class PostgresStore:
             (*key, *_state_values(state)) for key, (state, fence) in states.items() if not fence
         ]
         fenced = [
-            (*key, *_state_values(state), fence.holder, fence.token)
+            (*key, *_state_values(state), fence.holder, fence.token, fence.lease)
             for key, (state, fence) in states.items()
             if fence
         ]
@@ -287,12 +287,12 @@ class PostgresStore:
         self, db: Connection, source: str, customer_id: str, fence: Fence
     ) -> None:
         found = await db.fetchval(
-            schema.CHECK_FENCE, source, customer_id, fence.holder, fence.token
+            schema.CHECK_FENCE, source, fence.lease, fence.holder, fence.token
         )
         if found is None:
             raise LeaseLost(
-                f"{fence.holder} no longer holds the lease on {source}/{customer_id} "
-                f"(token {fence.token}): the sync wrote nothing"
+                f"{fence.holder} no longer holds the lease on {source}/{fence.lease} "
+                f"(token {fence.token}): the sync of {customer_id} wrote nothing"
             )
 
     async def heartbeat(self, replica: str, *, ttl_s: float) -> int:

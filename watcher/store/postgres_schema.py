@@ -184,7 +184,7 @@ UPSERT_STATE_FENCED = """
     )
     SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (
         SELECT 1 FROM leases
-        WHERE source = $1 AND customer_id = $2 AND holder = $8 AND token = $9
+        WHERE source = $1 AND customer_id = $10 AND holder = $8 AND token = $9
             AND expires_at > clock_timestamp())
     ON CONFLICT (source, customer_id) DO UPDATE SET baseline_done = excluded.baseline_done,
         last_success_at = excluded.last_success_at,
