@@ -39,7 +39,8 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-# The tests start their own private RabbitMQ nodes on loopback and stop them when done.
+# The tests start their own private RabbitMQ nodes and PostgreSQL clusters on loopback and
+# stop them when done.
 test: $(STAMP) services lint typecheck
 	$(BIN)/pytest
 

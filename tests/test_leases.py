@@ -172,3 +172,15 @@ async def test_heartbeats_count_the_live_replicas(
     await asyncio.sleep(SHORT_TTL_S + 0.2)
 
     assert await third.heartbeat("r3", ttl_s=TTL_S) == 2  # r2 stopped beating
+
+
+async def test_a_replica_that_leaves_no_longer_counts(
+    replicas: list[postgres.PostgresStore],
+) -> None:
+    first, second, _ = replicas
+    await first.heartbeat("r1", ttl_s=TTL_S)
+    assert await second.heartbeat("r2", ttl_s=TTL_S) == 2
+
+    await first.leave("r1")
+
+    assert await second.heartbeat("r2", ttl_s=TTL_S) == 1

@@ -245,6 +245,11 @@ class Fleet:
             gate.task.cancel()
             gate.task = None
 
+    def may_relay(self) -> bool:
+        """Whether this replica may send from the outbox now: it holds the relay's lease,
+        or held it when it stopped and has not handed it over yet (the drain)."""
+        return self.leads(RELAY) or self._relay_token is not None
+
     @property
     def relayed_until_stop(self) -> bool:
         """Whether this replica led the relay when it stopped (and should drain)."""
@@ -275,6 +280,7 @@ class Fleet:
                 share.poller.let_go(fences)
                 held = {key: fence.token for key, fence in fences.items()}
                 await self._leases.release(share.poller.name, self.replica, held)
+            await self._leases.leave(self.replica)
 
 
 def tasks_of(pollers: Sequence[Poller]) -> list[str]:

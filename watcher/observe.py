@@ -60,7 +60,11 @@ class Observed:
         names = [source.name for source in settings.sources] + [TASKS]
         metrics.replica(replica, store=store, held=leases_held, sources=names)
         self.relay = Relay(
-            outbox, publishers, settings=settings.amqp, on_batch=self.batch_published
+            outbox,
+            publishers,
+            settings=settings.amqp,
+            on_batch=self.batch_published,
+            may_send=(lambda: True) if fleet is None else fleet.may_relay,
         )
         self.readiness = web.Readiness(
             stale_after_s={

@@ -110,8 +110,10 @@ class Relay:
         settings: AmqpSettings,
         clock: Callable[[], datetime] = _utc_now,
         on_batch: Callable[[BatchResult], None] | None = None,
+        may_send: Callable[[], bool] = lambda: True,
     ) -> None:
         self._outbox = outbox
+        self._may_send = may_send  # asked before every batch sent (a fleet's relay lease)
         self._publisher_factory = publisher_factory
         self._settings = settings
         self._clock = clock
@@ -205,6 +207,9 @@ class Relay:
         try:
             records = await self._read(after=None)
             while True:
+                if records and not self._may_send():
+                    log.info("no longer relaying: %d event(s) left to the next relay", len(records))
+                    records = []
                 if records:
                     # The next batch is read while this one waits for its window slots, so
                     # the read does not hold up the send after it.

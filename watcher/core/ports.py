@@ -299,6 +299,10 @@ class Leases(Protocol):
         """Give up these leases at once, for another replica to claim."""
         ...
 
+    async def leave(self, replica: str) -> None:
+        """`replica` stops: it no longer counts as alive."""
+        ...
+
 
 class Outbox(Protocol):
     async def pending(self, limit: int, *, after: str | None = None) -> list[OutboxRecord]:

@@ -333,6 +333,10 @@ class PostgresStore:
         async with self._connection(f"release leases on {source}") as db:
             await db.execute(schema.RELEASE, source, replica, ids, tokens)
 
+    async def leave(self, replica: str) -> None:
+        async with self._connection("record the replica's leaving") as db:
+            await db.execute(schema.LEAVE, replica)
+
     async def pending(self, limit: int, *, after: str | None = None) -> list[OutboxRecord]:
         """`seq` is the outbox order, and rows commit in it (the module docstring). An
         unknown `after` (pruned, say) finds nothing."""

@@ -144,6 +144,7 @@ HEARTBEAT = """
     ON CONFLICT (replica) DO UPDATE SET expires_at = excluded.expires_at"""
 FORGET_REPLICAS = """
     DELETE FROM replicas WHERE expires_at < clock_timestamp() - interval '1 day'"""
+LEAVE = "DELETE FROM replicas WHERE replica = $1"
 LIVE_REPLICAS = "SELECT count(*) FROM replicas WHERE expires_at > clock_timestamp()"
 ADD_LEASES = """
     INSERT INTO leases (source, customer_id) SELECT $1, unnest($2::text[])

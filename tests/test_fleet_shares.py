@@ -1,0 +1,160 @@
+"""`watcher.fleet` in one process: two replicas (each a `Fleet`, its own PostgreSQL store and
+a shared `Poller` of the Adobe simulator) beating by hand, so every step is seen.
+
+They even out the customers (a fair share each, none held twice), one leads the relay, the
+rate is split between them, a stopped replica's leases pass to the other at once, a sync
+whose lease was taken over writes nothing and lets the customer go, and discovery in a
+fleet only records the customers for the leases to share out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+import pytest
+
+from tests.plugins.simulator import SIM_NOW, AdobeSimulator, ManualClock, SimAdmin
+from tests.poller_cases import SOURCE, Rig
+from watcher.core.errors import LeaseLost
+from watcher.fleet import RELAY, Fleet
+from watcher.poller import Poller
+from watcher.providers import connect, guard
+from watcher.simulator.adobe_vip.world import RESELLER_ID
+from watcher.store import postgres
+
+CUSTOMERS = ["1000000001", "1000000002", *(f"10000000{n:02d}" for n in range(3, 7))]
+LEASE_S = 30.0  # the beats are by hand: nothing expires during a test
+
+
+@dataclass
+class Replica:
+    fleet: Fleet
+    poller: Poller
+    store: postgres.PostgresStore
+    limiter: guard.RateLimiter
+
+
+@pytest.fixture
+async def rig(adobe_sim: AdobeSimulator, sim_admin: SimAdmin, pg_url: str) -> AsyncIterator[Rig]:
+    for customer_id in CUSTOMERS[2:]:
+        await sim_admin.create_customer(customer_id)
+    snapshots = await postgres.PostgresStore.open(pg_url)
+    async with aiohttp.ClientSession() as session:
+        yield Rig(adobe_sim, sim_admin, snapshots, session, ManualClock(SIM_NOW))
+    await snapshots.close()
+
+
+@contextlib.asynccontextmanager
+async def replicas(rig: Rig, pg_url: str, **source: object) -> AsyncIterator[list[Replica]]:
+    settings = rig.source(customers=CUSTOMERS, **source)  # type: ignore[arg-type]
+    made: list[Replica] = []
+    try:
+        for name in ("r1", "r2"):
+            store = await postgres.PostgresStore.open(pg_url, pool_size=2)
+            provider = connect.guarded(settings, rig.session)
+            poller = Poller(
+                settings,
+                provider,
+                store,
+                directory=provider if settings.discovers else None,
+                clock=rig.clock,
+                shared=True,
+            )
+            fleet = Fleet(store, replica=name, lease_s=LEASE_S)
+            fleet.add(poller, provider.limiter)
+            fleet.gate(RELAY, asyncio.Event().wait)  # type: ignore[arg-type]
+            assert provider.limiter is not None
+            made.append(Replica(fleet, poller, store, provider.limiter))
+        yield made
+    finally:
+        for replica in made:
+            await replica.store.close()
+
+
+def held(replica: Replica) -> set[str]:
+    return set(replica.poller.fences)
+
+
+async def test_two_replicas_even_out_and_a_stopped_one_hands_everything_over(
+    rig: Rig, pg_url: str
+) -> None:
+    async with replicas(rig, pg_url) as (first, second):
+        await first.fleet.beat()
+        assert held(first) == set(CUSTOMERS)  # alone: everything
+        assert first.fleet.leads(RELAY)
+
+        await second.fleet.beat()  # two alive now, but nothing is free yet
+        assert held(second) == set()
+        await first.fleet.beat()  # gives its surplus back
+        await second.fleet.beat()  # and the second takes it
+
+        assert len(held(first)) == len(held(second)) == 3
+        assert held(first) | held(second) == set(CUSTOMERS)
+        assert first.fleet.leads(RELAY)
+        assert not second.fleet.leads(RELAY)
+        assert (first.fleet.alive, second.fleet.alive) == (2, 2)
+
+        running = asyncio.create_task(first.fleet.run())
+        await first.fleet.started()
+        running.cancel()  # a SIGTERM: its leases are given back at once
+        with contextlib.suppress(asyncio.CancelledError):
+            await running
+        await first.fleet.hand_over()
+        await second.fleet.beat()
+
+        assert held(first) == set()
+        assert held(second) == set(CUSTOMERS)
+        assert second.fleet.leads(RELAY)
+
+
+async def test_each_replica_sends_its_share_of_the_rate(rig: Rig, pg_url: str) -> None:
+    async with replicas(rig, pg_url) as (first, second):
+        await first.fleet.beat()
+        assert first.limiter.share == 1.0
+        await second.fleet.beat()
+        await first.fleet.beat()
+
+        assert (first.limiter.share, second.limiter.share) == (0.5, 0.5)
+
+
+async def test_a_sync_under_a_lease_taken_over_writes_nothing_and_lets_go(
+    rig: Rig, pg_url: str
+) -> None:
+    async with replicas(rig, pg_url) as (first, second):
+        await first.fleet.beat()
+        customer = CUSTOMERS[0]
+        token = first.poller.fences[customer].token
+        await first.store.release(SOURCE, "r1", {customer: token})  # as if it expired
+        taken = await second.store.claim(SOURCE, "r2", [customer], limit=1, ttl_s=LEASE_S)
+
+        result = await first.poller.sync_customer(customer)
+
+        assert taken == {customer: token + 1}
+        assert isinstance(result.error, LeaseLost)
+        assert await first.store.poll_state(SOURCE, customer) is None  # nothing written
+        assert customer in held(first)  # let go by the loop (`_poll`) or the next beat
+        await first.fleet.beat()
+        assert customer not in held(first)
+
+
+async def test_discovery_in_a_fleet_records_the_customers_and_the_leases_share_them(
+    rig: Rig, pg_url: str
+) -> None:
+    source = {"adobe_vip": {"reseller_id": RESELLER_ID}}
+    settings = rig.source(customers="all", **source)
+    provider = connect.guarded(settings, rig.session)
+    poller = Poller(settings, provider, rig.store, directory=provider, clock=rig.clock, shared=True)
+
+    await poller.discover()
+
+    assert poller.customers_known == 0  # recorded, not polled: the fleet shares them out
+    assert sorted(await poller.wanted()) == sorted(CUSTOMERS)
+    fleet = Fleet(rig.store, replica="r1", lease_s=LEASE_S)  # type: ignore[arg-type]
+    fleet.add(poller, provider.limiter)
+    await fleet.beat()
+    assert set(poller.fences) == set(CUSTOMERS)
+    assert poller.customers_known == len(CUSTOMERS)
