@@ -49,8 +49,8 @@ async def rig(adobe_sim: AdobeSimulator, sim_admin: SimAdmin, pg_url: str) -> As
 
 
 @contextlib.asynccontextmanager
-async def replicas(rig: Rig, pg_url: str, **source: object) -> AsyncIterator[list[Replica]]:
-    settings = rig.source(customers=CUSTOMERS, **source)  # type: ignore[arg-type]
+async def replicas(rig: Rig, pg_url: str) -> AsyncIterator[list[Replica]]:
+    settings = rig.source(customers=CUSTOMERS)
     made: list[Replica] = []
     try:
         for name in ("r1", "r2"):
@@ -144,8 +144,7 @@ async def test_a_sync_under_a_lease_taken_over_writes_nothing_and_lets_go(
 async def test_discovery_in_a_fleet_records_the_customers_and_the_leases_share_them(
     rig: Rig, pg_url: str
 ) -> None:
-    source = {"adobe_vip": {"reseller_id": RESELLER_ID}}
-    settings = rig.source(customers="all", **source)
+    settings = rig.source(customers="all", adobe_vip={"reseller_id": RESELLER_ID})
     provider = connect.guarded(settings, rig.session)
     poller = Poller(settings, provider, rig.store, directory=provider, clock=rig.clock, shared=True)
 
