@@ -2,9 +2,10 @@
 
 What runs: the Adobe VIP simulator in its own process (`order-watcher simulate --provider
 adobe_vip`, on a free loopback port), so that everything measured here is the watcher alone.
-In this process: one SQLite store in a temporary directory and one `Poller` over every
-customer of one source (`--concurrency` customers at a time, pages of 100 orders), logging
-at WARNING.
+In this process: one store (`--store`: SQLite in a temporary directory, or PostgreSQL: a
+private cluster of the Debian package on loopback, fsync off, as the tests run it) and one
+`Poller` over every customer of one source (`--concurrency` customers at a time, pages of
+100 orders), logging at WARNING.
 
 The cycles:
 
@@ -25,7 +26,9 @@ must fetch every order, and write exactly the events its changes imply: none for
 baseline and the unchanged cycle.
 
 Per cycle: wall seconds, orders fetched, events written to the outbox, orders/s, events/s
-and the CPU seconds of this process (every thread, so SQLite's too) per 1,000 orders. Peak
+and the CPU seconds of this process (every thread, so SQLite's too) per 1,000 orders; with
+PostgreSQL also the server's (its processes' CPU, read from /proc), and "x floor" is then
+the watcher's and the server's together against the floor. Peak
 RSS is this process's high-water mark so far (ru_maxrss), which only ever goes up; the
 figure before the first cycle (interpreter, imports, open store) is printed for reference.
 
@@ -44,6 +47,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import gc
 import os
 import platform
@@ -58,12 +62,14 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import orjson
 from pydantic import SecretStr
 
+from tests.plugins.postgres import Cluster
 from watcher import app, logs, store
 from watcher.core.models import Order
 from watcher.core.ports import Provider
@@ -96,6 +102,7 @@ class Cycle:
     label: str
     wall_s: float
     cpu_s: float
+    server_cpu_s: float  # the database server's, when it has its own processes
     orders: int
     events: int
     expected_orders: int
@@ -162,6 +169,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--changed-fraction", type=fraction, default=0.05, help="share of all orders changed"
     )
+    parser.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite")
     return parser
 
 
@@ -183,26 +191,60 @@ async def _bench(args: argparse.Namespace) -> Run:
     expected_orders = args.customers * args.orders
     async with contextlib.AsyncExitStack() as stack:
         base_url = await stack.enter_async_context(simulator(args))
-        workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="order-watcher-bench-"))
-        snapshots = await stack.enter_async_context(store.opened(f"sqlite:///{workdir}/bench.db"))
+        url, server_cpu_s = await _store_url(args, stack)
+        snapshots = await stack.enter_async_context(store.opened(url))
         session = await stack.enter_async_context(sessions.pooled())
         source = _source(base_url, customers=args.customers, concurrency=args.concurrency)
         provider = app.build_provider(source, session)
         poller = Poller(source, provider, snapshots, clock=app.utc_now)
         start_rss_mib = _peak_rss_mib()
-        floor = await _measure(
+        measure = functools.partial(_measure, server_cpu_s=server_cpu_s)
+        floor = await measure(
             "fetch floor",
             lambda: _fetch_floor(session, base_url, source),
             orders=expected_orders,
             events=0,
         )
-        baseline = await _measure("baseline", poller.cycle, orders=expected_orders, events=0)
-        unchanged = await _measure("unchanged", poller.cycle, orders=expected_orders, events=0)
+        baseline = await measure("baseline", poller.cycle, orders=expected_orders, events=0)
+        unchanged = await measure("unchanged", poller.cycle, orders=expected_orders, events=0)
         changes = await _changes(provider, source.customers, args)
         await _apply(session, base_url, changes)
         implied = sum(change.events for change in changes)
-        changed = await _measure("changed", poller.cycle, orders=expected_orders, events=implied)
+        changed = await measure("changed", poller.cycle, orders=expected_orders, events=implied)
     return Run([floor, baseline, unchanged, changed], changes, start_rss_mib)
+
+
+async def _store_url(
+    args: argparse.Namespace, stack: contextlib.AsyncExitStack
+) -> tuple[str, Callable[[], float]]:
+    """The store's URL, and how much CPU its server has used so far (none for SQLite)."""
+    if args.store == "sqlite":
+        workdir = stack.enter_context(tempfile.TemporaryDirectory(prefix="order-watcher-bench-"))
+        return f"sqlite:///{workdir}/bench.db", lambda: 0.0
+    cluster = Cluster.create("bench")
+    stack.callback(cluster.close)
+    cluster.start()
+    cluster.create_database("bench")
+    return cluster.url_for("bench"), lambda: server_cpu_s(cluster.root)
+
+
+def server_cpu_s(root: Path) -> float:
+    """CPU seconds of a PostgreSQL cluster's processes: the postmaster (with its children
+    that have ended) and every child still running, from /proc."""
+    postmaster = int((root / "postmaster.pid").read_text().split()[0])
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:
+            continue  # ended meanwhile
+        pid, ppid = int(stat.parent.name), int(fields[1])
+        if pid == postmaster:
+            total += sum(int(value) for value in fields[11:15])  # utime stime cutime cstime
+        elif ppid == postmaster:
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
 
 
 async def _fetch_floor(
@@ -322,9 +364,11 @@ async def _measure(
     *,
     orders: int,
     events: int,
+    server_cpu_s: Callable[[], float],
 ) -> Cycle:
     """Run `cycle` once, timed; `orders` and `events` are what it should yield."""
     gc.collect()
+    server_started = server_cpu_s()
     wall_started, cpu_started = time.perf_counter(), time.process_time()
     results = await cycle()
     wall_s, cpu_s = time.perf_counter() - wall_started, time.process_time() - cpu_started
@@ -332,6 +376,7 @@ async def _measure(
         label=label,
         wall_s=wall_s,
         cpu_s=cpu_s,
+        server_cpu_s=server_cpu_s() - server_started,
         orders=sum(result.orders for result in results),
         events=sum(len(result.records) for result in results),
         expected_orders=orders,
@@ -450,9 +495,11 @@ def _preamble(args: argparse.Namespace) -> list[str]:
         "--concurrency": args.concurrency,
         "--changed-fraction": args.changed_fraction,
     }
+    store_option = ["--store", args.store] if args.store != "sqlite" else []
     python = shown_path(sys.executable)
     command = [python, "-m", "tests.bench"]
     command += [text for option, value in options.items() for text in (option, f"{value:g}")]
+    command += store_option
     simulator = [python, *_simulator_command(args, "FREE")[1:]]
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return [
@@ -470,13 +517,15 @@ def shown_path(path: str) -> str:
 
 
 def _table(cycles: list[Cycle]) -> list[str]:
+    server = any(cycle.server_cpu_s for cycle in cycles)
     header = (
-        "cycle", "wall s", "orders", "events", "orders/s", "events/s", "CPU s/1k", "x floor",
-        "RSS MiB",
+        "cycle", "wall s", "orders", "events", "orders/s", "events/s", "CPU s/1k",
+        *(["db CPU s/1k"] if server else []), "x floor", "RSS MiB",
     )  # fmt: skip
     rows = [header]
     floor = _cpu_per_order(cycles[0])
     for number, cycle in enumerate(cycles):
+        per_order = cycle.server_cpu_s / max(cycle.orders, 1)
         rows.append(
             (
                 f"{number} {cycle.label}",
@@ -485,7 +534,8 @@ def _table(cycles: list[Cycle]) -> list[str]:
                 str(cycle.events),
                 f"{cycle.orders / cycle.wall_s:,.0f}",
                 f"{cycle.events / cycle.wall_s:,.0f}",
-                f"{1000 * _cpu_per_order(cycle):.3f}",
+                f"{1000 * cycle.cpu_s / max(cycle.orders, 1):.3f}",
+                *([f"{1000 * per_order:.3f}"] if server else []),
                 f"{_cpu_per_order(cycle) / floor:.1f}" if floor else "-",
                 f"{cycle.peak_rss_mib:.0f}",
             )
@@ -494,7 +544,8 @@ def _table(cycles: list[Cycle]) -> list[str]:
 
 
 def _cpu_per_order(cycle: Cycle) -> float:
-    return cycle.cpu_s / max(cycle.orders, 1)
+    """The watcher's CPU per order, and its database server's when that has processes."""
+    return (cycle.cpu_s + cycle.server_cpu_s) / max(cycle.orders, 1)
 
 
 def _summary(run: Run) -> list[str]:
@@ -504,8 +555,8 @@ def _summary(run: Run) -> list[str]:
     peak = max(cycle.peak_rss_mib for cycle in run.cycles)
     verdict = "as expected" if last.events == implied else "MISMATCH"
     return [
-        "CPU s/1k: CPU seconds of this process per 1,000 orders; x floor: that against the "
-        "fetch floor's; RSS: peak so far, MiB",
+        "CPU s/1k: CPU seconds of this process per 1,000 orders (db: the PostgreSQL "
+        "server's); x floor: both against the fetch floor's; RSS: peak so far, MiB",
         f"changed:   {len(changes)} of {last.expected_orders} orders ({completed} completed, "
         f"{len(changes) - completed} quantity +1): {implied} events implied, "
         f"{last.events} written, {verdict}",

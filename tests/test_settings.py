@@ -453,6 +453,7 @@ def test_the_duration_keys_are_the_ones_expected() -> None:
     """A new duration key joins the parametrized test below by its name alone."""
     assert {key for key, _ in DURATION_KEYS} == {
         "amqp.relay_idle_s",
+        "store.lease_s",
         "amqp.reconnect_delay_s",
         "amqp.confirm_timeout_s",
         "sources.discovery_interval_s",
