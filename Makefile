@@ -50,6 +50,8 @@ docs: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m tests.bench
+	$(BIN)/python -m tests.bench --store postgresql
+	$(BIN)/python -m tests.bench_fleet
 	$(BIN)/python -m tests.bench_schedule
 	$(BIN)/python -m tests.bench_relay
 	$(BIN)/python -m tests.bench_memory
