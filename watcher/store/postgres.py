@@ -1,11 +1,13 @@
 """The PostgreSQL store: snapshots, poll state and the outbox in one database that any
 number of replicas share.
 
-The driver is asyncpg: a pool of connections (`POOL_SIZE`), prepared statements cached per
-connection, and PostgreSQL's binary protocol, which hands back `timestamptz` as aware UTC
-datetimes, `bytea` as bytes and `text[]` as lists. Each method is one operation on one pooled
-connection; a sync is one transaction (snapshots, digests, poll state and events), so a
-reader never sees one half-written and a failed one leaves nothing.
+The driver is asyncpg: a pool of connections (`POOL_SIZE`, handed back without the driver's
+session reset, `_keep_session`), prepared statements cached per connection, and PostgreSQL's
+binary protocol, which hands back `timestamptz` as aware UTC datetimes, `bytea` as bytes and
+`text[]` as lists. Each method is one operation on one pooled connection, most of them one
+round trip (a poll's start is one query, `SELECT_PRIOR`); a sync is one transaction
+(snapshots, digests, poll state and events), so a reader never sees one half-written and a
+failed one leaves nothing.
 
 Outbox order. `seq` is an identity column, handed out when a row is inserted; two syncs
 committing at once could become visible out of that order, and a relay reading on `after`
@@ -39,7 +41,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING, Any, overload
 from urllib.parse import unquote, urlsplit
 
 import asyncpg
@@ -125,6 +127,7 @@ class PostgresStore:
                 timeout=CONNECT_TIMEOUT_S,
                 command_timeout=COMMAND_TIMEOUT_S,
                 server_settings=settings,
+                reset=_keep_session,
             )
         except (asyncpg.ClientConfigurationError, ValueError) as exc:  # the URL is unusable
             raise ConfigError("store.url", _redacted(exc, url)) from None
@@ -170,15 +173,14 @@ class PostgresStore:
         return None if row is None else _poll_state(*row)
 
     async def prior_poll(self, source: str, customer_id: str) -> PriorPoll:
-        async with (
-            self._connection("read the poll state") as db,
-            db.transaction(isolation="repeatable_read", readonly=True),
-        ):
-            row = await db.fetchrow(schema.SELECT_STATE, source, customer_id)
-            known = await db.fetch(schema.SELECT_KNOWN, source, customer_id)
+        """One query (`SELECT_PRIOR`): the state and the digests, read together. A state
+        waiting to be written stands for the stored one."""
+        async with self._connection("read the poll state") as db:
+            rows = await db.fetch(schema.SELECT_PRIOR, source, customer_id)
         state = self._unwritten.get(source, customer_id)
-        if state is None and row is not None:
-            state = _poll_state(*row)
+        if state is None and rows[0][0] is not None:
+            state = _poll_state(*rows[0][:5])
+        known = [row[5:] for row in rows if row[5] is not None]
         return _prior_poll(state, known)
 
     async def poll_states(self, source: str) -> dict[str, PollState]:
@@ -390,6 +392,14 @@ class PostgresStore:
             raise StoreError(f"PostgreSQL store cannot {action}: {exc}") from exc
 
 
+async def _keep_session(connection: object) -> None:
+    """A connection back in the pool is used as it is. The driver's own reset (RESET ALL,
+    unlocking advisory locks, UNLISTEN) is one more round trip per operation, for session
+    state this store never sets: its advisory locks are transaction-level, it listens to
+    nothing, and its settings are the pool's, fixed at connect."""
+    del connection
+
+
 def describe(url: str) -> str:
     """host:port/database of a PostgreSQL URL, to name the store in messages (never the
     password or the user)."""
@@ -444,7 +454,7 @@ def _snapshot(row: asyncpg.Record) -> Snapshot:
     )
 
 
-def _prior_poll(state: PollState | None, known: Sequence[asyncpg.Record]) -> PriorPoll:
+def _prior_poll(state: PollState | None, known: Sequence[Sequence[Any]]) -> PriorPoll:
     """`SELECT_KNOWN` rows as a `PriorPoll`: the digest of every row, and the episode of
     each order whose status is not terminal. A row that cannot give its episode (no status
     or no start stored) gives no digest either, so that order is read in full."""

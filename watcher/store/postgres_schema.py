@@ -69,6 +69,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
 )
 VERSION = len(MIGRATIONS)
 
+_STATE_COLUMNS = "baseline_done, last_success_at, last_full_sync_at, next_due_at, in_flight"
+
 UPSERT_SNAPSHOT = """
     INSERT INTO snapshots (
         source, customer_id, order_id, sequence, body, updated_at, status_since, stuck_reported,
@@ -95,6 +97,14 @@ SELECT_PRIORS = """
 SELECT_KNOWN = """
     SELECT order_id, digest, status, status_raw, status_since, stuck_reported FROM snapshots
     WHERE source = $1 AND customer_id = $2 AND digest IS NOT NULL"""
+# A poll's start in one round trip: the poll state (NULLs before the first sync) on every
+# row, beside each digest-bearing snapshot of the customer (NULLs when it has none).
+SELECT_PRIOR = f"""
+    SELECT {", ".join(f"ps.{column}" for column in _STATE_COLUMNS.split(", "))},
+        k.order_id, k.digest, k.status, k.status_raw, k.status_since, k.stuck_reported
+    FROM (VALUES (1)) AS one (n)
+    LEFT JOIN poll_state AS ps ON ps.source = $1 AND ps.customer_id = $2
+    LEFT JOIN snapshots AS k ON k.source = $1 AND k.customer_id = $2 AND k.digest IS NOT NULL"""
 SET_DIGEST = "UPDATE snapshots SET digest = $1 WHERE source = $2 AND order_id = $3"
 ADVISORY_XACT_LOCK = "SELECT pg_advisory_xact_lock($1)"
 INSERT_EVENT = """
@@ -122,7 +132,6 @@ UPSERT_STATE = """
         last_success_at = excluded.last_success_at,
         last_full_sync_at = excluded.last_full_sync_at,
         next_due_at = excluded.next_due_at, in_flight = excluded.in_flight"""
-_STATE_COLUMNS = "baseline_done, last_success_at, last_full_sync_at, next_due_at, in_flight"
 SELECT_STATE = f"""
     SELECT {_STATE_COLUMNS} FROM poll_state WHERE source = $1 AND customer_id = $2"""
 SELECT_STATES = f"""
