@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import re
 import signal
 import sys
 from collections import defaultdict
@@ -36,6 +37,7 @@ LEASE_S = 2.0
 RATE_PER_S = 400.0  # for the fleet: 30 customers every POLL_S need 75 calls a second
 READY = "watcher.app: watching"
 QUANTITY = "order.line_item.quantity_changed"
+SOURCE = harness.SOURCE
 Key = tuple[str, int]  # (subject, sequence)
 
 
@@ -221,6 +223,8 @@ async def test_the_vendor_sees_the_work_shared_not_tripled(
         calls = _list_calls(sim.state.requests.entries())
         shares = await _shares(pg_url)
         assert all(replica.process and replica.process.returncode is None for replica in replicas)
+        reports = [await _endpoint(replica, "/readyz") for replica in replicas]
+        exposition = await _endpoint(replicas[0], "/metrics")
 
     per_customer = [calls.get(customer, 0) for customer in CUSTOMERS]
     intervals = window_s / (POLL_S + 0.025)  # the mean jitter
@@ -228,6 +232,27 @@ async def test_the_vendor_sees_the_work_shared_not_tripled(
     print(f"list calls per customer per interval: {ratio:.2f}; shares {sorted(shares.values())}")
     assert 0.7 <= ratio <= 1.3, (ratio, per_customer)
     assert sorted(shares.values()) == [10, 10, 10], shares
+    assert {report["replica"]["id"] for report in reports} == set(shares)
+    assert all(report["replica"]["store"] == "postgresql" for report in reports)
+    assert sorted(report["replica"]["leases"][SOURCE] for report in reports) == [10, 10, 10]
+    assert sum(report["replica"]["leases"]["@tasks"] for report in reports) == 1  # the relay
+    assert all(report["ready"] for report in reports), reports
+    assert 'order_watcher_replica_info{replica="' in exposition["text"]
+    assert f'order_watcher_leases_held{{source="{SOURCE}"}} 10.0' in exposition["text"]
+
+
+async def _endpoint(replica: Replica, path: str) -> dict[str, Any]:
+    """GET `path` of the replica's HTTP endpoints (its port is in its log)."""
+    found = re.search(r"serving /metrics /healthz /readyz on ([\d.]+:\d+)", replica.text())
+    assert found, replica.text()
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://{found.group(1)}{path}") as reply,
+    ):
+        if path == "/readyz":
+            report: dict[str, Any] = await reply.json()
+            return report
+        return {"text": await reply.text()}
 
 
 async def _shares(pg_url: str) -> dict[str, int]:
