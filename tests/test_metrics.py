@@ -166,6 +166,26 @@ def test_circuit_and_broker_gauges_read_live_state(
     assert value(registry, "broker_connected") == 1.0
 
 
+def test_the_replica_and_its_leases_read_live(
+    registry: CollectorRegistry, metrics: Metrics
+) -> None:
+    held = {SOURCE: 3, "@tasks": 1}
+    metrics.replica("host-1-abc", store="postgresql", held=lambda: held, sources=[SOURCE, "@tasks"])
+
+    assert value(registry, "replica_info", replica="host-1-abc", store="postgresql") == 1.0
+    assert value(registry, "leases_held", source=SOURCE) == 3.0
+    held[SOURCE] = 0  # lost them all
+    assert value(registry, "leases_held", source=SOURCE) == 0.0
+    assert value(registry, "leases_held", source="@tasks") == 1.0
+
+
+def test_a_single_process_has_no_leases_held(registry: CollectorRegistry, metrics: Metrics) -> None:
+    metrics.replica("host-2-def", store="sqlite")
+
+    assert value(registry, "replica_info", replica="host-2-def", store="sqlite") == 1.0
+    assert registry.get_sample_value("order_watcher_leases_held", {"source": SOURCE}) is None
+
+
 # --- the endpoint vocabulary ----------------------------------------------------------
 
 

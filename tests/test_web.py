@@ -125,6 +125,36 @@ def test_each_source_needs_a_successful_poll_within_its_window() -> None:
     )
 
 
+def test_in_a_fleet_a_source_held_by_other_replicas_does_not_count_against_this_one() -> None:
+    clock = Clock()
+    held = {"a": 0, "b": 2, "@tasks": 1}
+    ready = web.Readiness(
+        stale_after_s={"a": 30.0, "b": 60.0},
+        broker_connected=lambda: True,
+        clock=clock,
+        replica="host-1-abc",
+        store="postgresql",
+        leases_held=lambda: held,
+    )
+    ready.store_read(0)
+    clock.now += 61.0
+
+    report = ready.report()
+
+    assert failing(report) == {"b"}  # the one it holds leases of and has not polled
+    assert report["checks"]["sources"]["a"]["detail"].startswith("this replica holds none")
+    assert report["replica"] == {"id": "host-1-abc", "store": "postgresql", "leases": held}
+    held["a"] = 1
+    assert failing(ready.report()) == {"a", "b"}
+
+
+def test_a_single_process_names_itself_and_its_store_without_leases() -> None:
+    ready = web.Readiness(
+        stale_after_s={}, broker_connected=lambda: True, replica="host-2-def", store="sqlite"
+    )
+    assert ready.report()["replica"] == {"id": "host-2-def", "store": "sqlite"}
+
+
 @pytest.mark.parametrize("listen", ["9108", "localhost", "127.0.0.1:http", "127.0.0.1:70000"])
 def test_a_bad_listen_address_names_the_setting(listen: str) -> None:
     with pytest.raises(ConfigError, match=r"^http\.listen: "):
