@@ -41,16 +41,15 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, overload
 from urllib.parse import unquote, urlsplit
 
 import asyncpg
 
 from watcher.core import essence
 from watcher.core.errors import ConfigError, LeaseLost, StoreError
-from watcher.core.models import TERMINAL_STATUSES, Order, OrderStatus
+from watcher.core.models import Order
 from watcher.core.ports import (
-    Episode,
     Fence,
     OutboxRecord,
     OutboxStats,
@@ -58,7 +57,7 @@ from watcher.core.ports import (
     PriorPoll,
     Snapshot,
 )
-from watcher.store import codec, deferred, retention
+from watcher.store import codec, columns, deferred, retention
 from watcher.store import postgres_schema as schema
 from watcher.store.retention import DEFAULT_RETENTION_S
 
@@ -68,7 +67,6 @@ SCHEMES = ("postgresql", "postgres")
 POOL_SIZE = 10
 CONNECT_TIMEOUT_S = 10.0
 COMMAND_TIMEOUT_S = 30.0
-ORDER_STATUSES = frozenset(OrderStatus)
 NOTHING_IN_FLIGHT: frozenset[str] = frozenset()
 # Whatever the driver or the network can raise; all of it is the store failing.
 DRIVER_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
@@ -181,7 +179,7 @@ class PostgresStore:
         if state is None and rows[0][0] is not None:
             state = _poll_state(*rows[0][:5])
         known = [row[5:] for row in rows if row[5] is not None]
-        return _prior_poll(state, known)
+        return columns.prior_poll(state, known, instant=_same)
 
     async def poll_states(self, source: str) -> dict[str, PollState]:
         async with self._connection("read the schedules") as db:
@@ -425,20 +423,8 @@ def _redacted(exc: BaseException, url: str) -> str:
 def _snapshot_row(
     source: str, customer_id: str, snapshot: Snapshot, updated_at: datetime
 ) -> tuple[object, ...]:
-    order = snapshot.order
-    return (
-        source,
-        customer_id,
-        order.order_id,
-        snapshot.sequence,
-        codec.encode(order),
-        updated_at,
-        _utc(snapshot.status_since),
-        snapshot.stuck_reported,
-        essence.fingerprint(order),
-        snapshot.digest,
-        order.status.value,
-        order.status_raw,
+    return columns.snapshot_values(
+        source, customer_id, snapshot, updated_at, instant=_utc, flag=bool
     )
 
 
@@ -452,28 +438,6 @@ def _snapshot(row: asyncpg.Record) -> Snapshot:
         stuck_reported=stuck_reported,
         digest=digest,
     )
-
-
-def _prior_poll(state: PollState | None, known: Sequence[Sequence[Any]]) -> PriorPoll:
-    """`SELECT_KNOWN` rows as a `PriorPoll`: the digest of every row, and the episode of
-    each order whose status is not terminal. A row that cannot give its episode (no status
-    or no start stored) gives no digest either, so that order is read in full."""
-    digests: dict[str, str] = {}
-    episodes: dict[str, Episode] = {}
-    for order_id, digest, status, status_raw, status_since, stuck_reported in known:
-        if status in TERMINAL_STATUSES:  # a StrEnum: its members equal their text
-            digests[order_id] = digest
-            continue
-        if status not in ORDER_STATUSES or status_raw is None or status_since is None:
-            continue
-        digests[order_id] = digest
-        episodes[order_id] = Episode(
-            status=OrderStatus(status),
-            status_raw=status_raw,
-            since=status_since,
-            reported=stuck_reported,
-        )
-    return PriorPoll(state, digests, episodes)
 
 
 def _event_row(event: OutboxRecord) -> tuple[object, ...]:
@@ -505,6 +469,10 @@ def _poll_state(
         next_due_at=next_due_at,
         in_flight=frozenset(in_flight) if in_flight else NOTHING_IN_FLIGHT,
     )
+
+
+def _same(moment: datetime) -> datetime:
+    return moment
 
 
 @overload

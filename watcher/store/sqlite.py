@@ -42,7 +42,7 @@ import functools
 import logging
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar, overload
@@ -51,9 +51,8 @@ import orjson
 
 from watcher.core import essence
 from watcher.core.errors import ConfigError, StoreError
-from watcher.core.models import TERMINAL_STATUSES, Order, OrderStatus
+from watcher.core.models import Order
 from watcher.core.ports import (
-    Episode,
     Fence,
     OutboxRecord,
     OutboxStats,
@@ -61,14 +60,13 @@ from watcher.core.ports import (
     PriorPoll,
     Snapshot,
 )
-from watcher.store import codec, deferred, retention, schema, sqlite_connection
+from watcher.store import codec, columns, deferred, retention, schema, sqlite_connection
 from watcher.store.retention import DEFAULT_RETENTION_S
 
 log = logging.getLogger(__name__)
 
 URL_PREFIX = "sqlite:///"
 IN_LIST_CHUNK = 500  # ids per IN (...): well under the 999 parameters of old SQLite builds
-ORDER_STATUSES = frozenset(OrderStatus)
 T = TypeVar("T")
 NOTHING_IN_FLIGHT: frozenset[str] = frozenset()  # shared by every state with none in flight
 
@@ -149,7 +147,7 @@ class SqliteStore:
             row = db.execute(schema.SELECT_STATE, (source, customer_id)).fetchone()
             known = db.execute(schema.SELECT_KNOWN, (source, customer_id))
             state = None if row is None else _poll_state(*row)
-            return _prior_poll(state, known)
+            return columns.prior_poll(state, known, instant=datetime.fromisoformat)
 
         prior = await self._small_read("read the poll state", read)
         unwritten = self._unwritten.get(source, customer_id)
@@ -401,43 +399,9 @@ def _marks(count: int) -> str:
 def _snapshot_row(
     source: str, customer_id: str, snapshot: Snapshot, updated_at: str
 ) -> tuple[object, ...]:
-    order = snapshot.order
-    return (
-        source,
-        customer_id,
-        order.order_id,
-        snapshot.sequence,
-        codec.encode(order),
-        updated_at,
-        _to_text(snapshot.status_since),
-        int(snapshot.stuck_reported),
-        essence.fingerprint(order),
-        snapshot.digest,
-        order.status.value,
-        order.status_raw,
+    return columns.snapshot_values(
+        source, customer_id, snapshot, updated_at, instant=_to_text, flag=int
     )
-
-
-def _prior_poll(state: PollState | None, known: Iterable[Sequence[Any]]) -> PriorPoll:
-    """`SELECT_KNOWN` rows as a `PriorPoll`: the digest of every row, and the episode of
-    each order whose status is not terminal. A row that cannot give its episode (no status
-    or no start stored) gives no digest either, so that order is read in full."""
-    digests: dict[str, str] = {}
-    episodes: dict[str, Episode] = {}
-    for order_id, digest, status, status_raw, status_since, stuck_reported in known:
-        if status in TERMINAL_STATUSES:  # a StrEnum: its members equal their text
-            digests[order_id] = digest
-            continue
-        if status not in ORDER_STATUSES or status_raw is None or status_since is None:
-            continue
-        digests[order_id] = digest
-        episodes[order_id] = Episode(
-            status=OrderStatus(status),
-            status_raw=status_raw,
-            since=datetime.fromisoformat(status_since),
-            reported=bool(stuck_reported),
-        )
-    return PriorPoll(state, digests, episodes)
 
 
 def _snapshot(row: Sequence[Any]) -> Snapshot:
