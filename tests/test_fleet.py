@@ -19,6 +19,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import asyncpg
@@ -172,6 +173,9 @@ async def test_three_replicas_lose_nothing_when_one_dies_and_one_pauses(
             await asyncio.sleep(LEASE_S)  # anything late from the resumed replica
             await consumer.flush()
 
+    password = urlsplit(pg_url).password
+    assert password
+    assert all(password not in replica.text() for replica in replicas)
     received = changes(consumer)
     expected = {(subject, sequence) for subject in subjects for sequence in (2, 3)}
     assert {(subject, sequence) for subject, sequence, _ in received} == expected
