@@ -100,10 +100,16 @@ async def test_two_replicas_even_out_and_a_stopped_one_hands_everything_over(
 
         running = asyncio.create_task(first.fleet.run())
         await first.fleet.started()
-        running.cancel()  # a SIGTERM: its leases are given back at once
-        with contextlib.suppress(asyncio.CancelledError):
+        running.cancel()  # a SIGTERM: its leases are given back at once, the relay's after
+        with contextlib.suppress(asyncio.CancelledError):  # the drain
             await running
+        assert first.fleet.relayed_until_stop
+        assert first.fleet.may_relay()
+        assert 0 < first.fleet.relay_lease_left_s() <= LEASE_S
+        await second.fleet.beat()
+        assert not second.fleet.leads(RELAY)  # not while the first drains
         await first.fleet.hand_over()
+        assert not first.fleet.may_relay()
         await second.fleet.beat()
 
         assert held(first) == set()

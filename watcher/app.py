@@ -45,6 +45,7 @@ from watcher.settings import Settings, SourceSettings
 
 log = logging.getLogger(__name__)
 DRAIN_TIMEOUT_S = 10.0
+DRAIN_MARGIN_S = 1.0  # a fleet's drain ends this long before the relay's lease may run out
 
 
 def utc_now() -> datetime:
@@ -106,7 +107,8 @@ class Parts:
         try:
             if not self.fleet.relayed_until_stop:
                 return 0
-            return await self.relay.drain(timeout_s=DRAIN_TIMEOUT_S)
+            left_s = self.fleet.relay_lease_left_s() - DRAIN_MARGIN_S
+            return await self.relay.drain(timeout_s=max(0.0, min(DRAIN_TIMEOUT_S, left_s)))
         finally:
             await self.fleet.hand_over()
 

@@ -101,6 +101,7 @@ class Fleet:
         self._gates: dict[str, Gate] = {}
         self._beaten = asyncio.Event()
         self._relay_token: int | None = None  # the relay's lease, kept past the stop
+        self._relay_deadline = 0.0  # monotonic: when that lease may run out
 
     def add(self, poller: Poller, limiter: guard.RateLimiter | None) -> None:
         """Share this source's customers (its poller must be `shared`)."""
@@ -248,12 +249,19 @@ class Fleet:
     def may_relay(self) -> bool:
         """Whether this replica may send from the outbox now: it holds the relay's lease,
         or held it when it stopped and has not handed it over yet (the drain)."""
-        return self.leads(RELAY) or self._relay_token is not None
+        if self.leads(RELAY):
+            return True
+        return self._relay_token is not None and time.monotonic() < self._relay_deadline
 
     @property
     def relayed_until_stop(self) -> bool:
         """Whether this replica led the relay when it stopped (and should drain)."""
         return self._relay_token is not None
+
+    def relay_lease_left_s(self) -> float:
+        """How long the relay's lease kept past the stop may still last: a drain must end
+        before another replica can take the relay over."""
+        return max(0.0, self._relay_deadline - time.monotonic())
 
     async def hand_over(self) -> None:
         """Give the relay's lease back (after the drain)."""
@@ -268,6 +276,7 @@ class Fleet:
         relay = self._gates.get(RELAY)
         if relay is not None and relay.held:
             self._relay_token = relay.token
+            self._relay_deadline = relay.deadline
         tasks = {
             g.name: g.token for g in self._gates.values() if g.token is not None and g.name != RELAY
         }
