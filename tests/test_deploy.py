@@ -8,7 +8,13 @@ Those tests are skipped, saying why, only when promtool is not installed.
 Every metric the alerts and the dashboard use must be one the watcher exports: METRICS is
 that contract (names and types), and it is compared with what `watcher.metrics.Metrics`
 registers. The watcher configurations shipped for compose and Kubernetes are loaded with
-`watcher.settings.load`, the same way the service loads them.
+`watcher.settings.load`, the same way the service loads them, with the environment the
+compose file or the manifests give.
+
+The Kubernetes variant on PostgreSQL (deploy/kubernetes/postgres, a kustomize overlay of
+deploy/kubernetes/base) is checked twice: rendered by the real kustomize (`kustomize build` or
+`kubectl kustomize`; skipped, saying why, when neither is installed), and by applying its
+patches here the way kustomize merges those lists, which needs nothing installed.
 """
 
 from __future__ import annotations
@@ -18,9 +24,10 @@ import re
 import shutil
 import subprocess
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -30,7 +37,9 @@ from watcher import settings
 ROOT = Path(__file__).resolve().parent.parent
 DEPLOY = ROOT / "deploy"
 PROMETHEUS = DEPLOY / "prometheus"
-KUBERNETES = DEPLOY / "kubernetes"
+KUBERNETES_ROOT = DEPLOY / "kubernetes"
+KUBERNETES = KUBERNETES_ROOT / "base"
+POSTGRES_OVERLAY = KUBERNETES_ROOT / "postgres"
 DASHBOARD = DEPLOY / "grafana" / "dashboard.json"
 PROBE_PATHS = {"/healthz", "/readyz"}
 LISTEN = "0.0.0.0:9108"
@@ -58,11 +67,14 @@ METRICS = {
     "order_watcher_customers": "gauge",
     "order_watcher_customers_hot": "gauge",
     "order_watcher_discovery_runs_total": "counter",
+    "order_watcher_replica_info": "gauge",
+    "order_watcher_leases_held": "gauge",
 }
 ALERTS = {
     "WatcherDown",
     "WatcherAbsent",
     "SourceNotPolling",
+    "SourceNotLeased",
     "OutboxBacklogGrowing",
     "OrdersStuck",
     "VendorErrorsHigh",
@@ -72,7 +84,10 @@ ALERTS = {
     "BrokerDisconnected",
     "UnroutableEvents",
 }
+# What a plain `docker compose up` starts, and what the profile "fleet" adds.
 COMPOSE_SERVICES = {"rabbitmq", "simulator", "watcher", "prometheus", "grafana"}
+FLEET_REPLICAS = ("watcher-1", "watcher-2", "watcher-3")
+FLEET_SERVICES = {"postgres", "prometheus-fleet", *FLEET_REPLICAS}
 SIMULATOR_PORTS = {"adobe_vip": 8080, "partner_center": 8081, "elastic_path": 8082, "zuora": 8083}
 _METRIC_NAME = re.compile(r"\border_watcher_[a-z0-9_]+")
 
@@ -147,6 +162,24 @@ def test_kubernetes_prometheus_config_is_valid(promtool: str, tmp_path: Path) ->
     run_promtool(promtool, "check", "config", "prometheus.yml", cwd=tmp_path)
 
 
+def test_fleet_prometheus_config_is_valid(promtool: str, tmp_path: Path) -> None:
+    shutil.copy(PROMETHEUS / "prometheus-fleet.yml", tmp_path / "prometheus-fleet.yml")
+    copy_rules(tmp_path)
+    run_promtool(promtool, "check", "config", "prometheus-fleet.yml", cwd=tmp_path)
+
+
+def test_fleet_prometheus_scrapes_every_replica_of_the_compose_fleet() -> None:
+    config = yaml_file(PROMETHEUS / "prometheus-fleet.yml")
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    targets = [f"{replica}:9108" for replica in FLEET_REPLICAS]
+    assert jobs["order-watcher"]["static_configs"] == [{"targets": targets}]
+    assert config["rule_files"] == ["alerts.yml"]
+    service = yaml_file(ROOT / "docker-compose.yml")["services"]["prometheus-fleet"]
+    assert "--config.file=/etc/prometheus/prometheus-fleet.yml" in service["command"]
+    assert "./deploy/prometheus:/etc/prometheus:ro" in service["volumes"]
+    assert set(service["depends_on"]) == set(FLEET_REPLICAS)
+
+
 def test_prometheus_scrapes_the_job_the_alerts_expect() -> None:
     config = yaml_file(PROMETHEUS / "prometheus.yml")
     jobs = {job["job_name"]: job for job in config["scrape_configs"]}
@@ -207,12 +240,47 @@ def test_contract_is_what_the_watcher_registers() -> None:
     prometheus_client = pytest.importorskip("prometheus_client")
     metrics = pytest.importorskip("watcher.metrics")
     registry = prometheus_client.CollectorRegistry()
-    metrics.Metrics(registry)
+    watcher_metrics = metrics.Metrics(registry)
+    watcher_metrics.replica(
+        "replica-1", store="postgresql", held=lambda: {}, sources=["adobe-prod", "@tasks"]
+    )
     registered = {}
     for family in registry.collect():
         name = family.name + ("_total" if family.type == "counter" else "")
         registered[name] = family.type
     assert registered == METRICS
+
+
+def leases_held(registry: Any) -> dict[str, float] | None:
+    """The order_watcher_leases_held samples by source, or None when it is not exported."""
+    for family in registry.collect():
+        if family.name == "order_watcher_leases_held":
+            return {sample.labels["source"]: sample.value for sample in family.samples}
+    return None
+
+
+def test_only_a_fleet_exports_leases_and_every_source_of_it() -> None:
+    """SourceNotLeased relies on this: no leases_held series from a single process (so it
+    cannot fire there), and a 0 from a replica holding none of a source (so a fleet holding
+    none sums to 0 rather than to nothing)."""
+    prometheus_client = pytest.importorskip("prometheus_client")
+    metrics = pytest.importorskip("watcher.metrics")
+    single = prometheus_client.CollectorRegistry()
+    metrics.Metrics(single).replica("host-1-42-abcdef", store="sqlite")
+    info = single.get_sample_value(
+        "order_watcher_replica_info", {"replica": "host-1-42-abcdef", "store": "sqlite"}
+    )
+    assert info == 1
+    assert leases_held(single) is None
+
+    fleet = prometheus_client.CollectorRegistry()
+    metrics.Metrics(fleet).replica(
+        "replica-1",
+        store="postgresql",
+        held=lambda: {"adobe-prod": 2, "@tasks": 1},
+        sources=["adobe-prod", "zuora-prod", "@tasks"],
+    )
+    assert leases_held(fleet) == {"adobe-prod": 2.0, "zuora-prod": 0.0, "@tasks": 1.0}
 
 
 # ---- Grafana ------------------------------------------------------------------------------
@@ -273,6 +341,10 @@ def test_grafana_provisioning_parses() -> None:
 
 
 def test_kustomization_lists_every_manifest() -> None:
+    # `kubectl apply -k deploy/kubernetes` applies the base (an overlay cannot live inside
+    # the directory of its base, so the base has one of its own)
+    assert yaml_file(KUBERNETES_ROOT / "kustomization.yaml")["resources"] == ["base"]
+    assert {path.name for path in KUBERNETES_ROOT.glob("*.yaml")} == {"kustomization.yaml"}
     kustomization = yaml_file(KUBERNETES / "kustomization.yaml")
     manifests = {path.name for path in KUBERNETES.glob("*.yaml")} - {"kustomization.yaml"}
     assert set(kustomization["resources"]) == manifests
@@ -343,6 +415,150 @@ def test_secret_values_are_placeholders() -> None:
         assert "REPLACE" in value
 
 
+# ---- Kubernetes on PostgreSQL: the overlay deploy/kubernetes/postgres ----------------------
+
+
+@pytest.fixture
+def kustomize() -> list[str]:
+    for name, command in (("kustomize", "build"), ("kubectl", "kustomize")):
+        path = shutil.which(name)
+        if path is not None:
+            return [path, command]
+    pytest.skip("neither kustomize nor kubectl is installed; the patches are checked without")
+
+
+def rendered(kustomize: list[str], directory: Path) -> list[dict[str, Any]]:
+    done = subprocess.run(
+        [*kustomize, str(directory)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, f"{' '.join(kustomize)} {directory}:\n{done.stderr}"
+    return [doc for doc in yaml.safe_load_all(done.stdout) if doc]
+
+
+def merged_list(base: list[dict[str, Any]], patch: list[dict[str, Any]], key: str) -> list[Any]:
+    """A strategic merge of a list whose items merge on `key`, as kustomize merges a
+    container's env (name) and volumeMounts (mountPath), and a pod's volumes (name)."""
+    items = {item[key]: item for item in base}
+    for item in patch:
+        assert key in item, f"{item} lacks the key its list merges on, {key}"
+        if item.get("$patch") == "delete":
+            assert items.pop(item[key], None) is not None, f"{item} deletes nothing"
+        else:
+            items[item[key]] = {**items.get(item[key], {}), **item}
+    return list(items.values())
+
+
+def patched_deployment(base: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
+    """The base Deployment with the overlay's patch applied: the fields the patch sets."""
+    spec, changes = dict(base["spec"]), patch["spec"]
+    assert set(changes) <= {"replicas", "strategy", "template"}, set(changes)
+    spec.update({key: changes[key] for key in ("replicas", "strategy") if key in changes})
+    pod, pod_changes = dict(spec["template"]["spec"]), changes["template"]["spec"]
+    assert set(pod_changes) <= {"containers", "volumes"}, set(pod_changes)
+    (container,) = pod["containers"]
+    (container_changes,) = pod_changes["containers"]
+    assert container_changes["name"] == container["name"]
+    assert set(container_changes) <= {"name", "env", "volumeMounts"}, set(container_changes)
+    container = dict(container)
+    for field, key in (("env", "name"), ("volumeMounts", "mountPath")):
+        container[field] = merged_list(container[field], container_changes.get(field, []), key)
+    pod["containers"] = [container]
+    pod["volumes"] = merged_list(pod["volumes"], pod_changes.get("volumes", []), "name")
+    spec["template"] = {**spec["template"], "spec": pod}
+    return {**base, "spec": spec}
+
+
+def patched_base() -> list[dict[str, Any]]:
+    """The base's objects with the overlay's patches applied, without kustomize."""
+    kustomization = yaml_file(POSTGRES_OVERLAY / "kustomization.yaml")
+    assert kustomization["resources"] == ["../base"]
+    objects = {
+        (doc["kind"], doc["metadata"]["name"]): doc
+        for doc in kubernetes_documents()
+        if doc["kind"] != "Kustomization"
+    }
+    for entry in kustomization["patches"]:
+        patch = yaml_file(POSTGRES_OVERLAY / entry["path"])
+        target = (patch["kind"], patch["metadata"]["name"])
+        assert target in objects, f"{entry['path']} patches nothing of the base"
+        if patch.get("$patch") == "delete":
+            del objects[target]
+        elif patch["kind"] == "Secret":
+            data = {**objects[target]["stringData"], **patch["stringData"]}
+            objects[target] = {**objects[target], "stringData": data}
+        else:
+            assert patch["kind"] == "Deployment", entry["path"]
+            objects[target] = patched_deployment(objects[target], patch)
+    return list(objects.values())
+
+
+def check_postgres_variant(documents: list[dict[str, Any]], tmp_path: Path) -> None:
+    """Three replicas on a PostgreSQL store named by the Deployment, its password from the
+    Secret, no volume for a SQLite file; the config loads with the manifests' environment."""
+    by_kind = {doc["kind"]: doc for doc in documents}
+    assert len(by_kind) == len(documents), "one object of each kind"
+    assert set(by_kind) == {"ConfigMap", "Secret", "Deployment", "Service"}
+    spec = by_kind["Deployment"]["spec"]
+    assert spec["replicas"] == 3
+    assert spec["strategy"]["type"] == "RollingUpdate"
+    assert spec["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
+    pod = spec["template"]["spec"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert {volume["name"] for volume in pod["volumes"]} == {"config", "tmp"}
+    (container,) = pod["containers"]
+    mounts = {mount["mountPath"]: mount["name"] for mount in container["volumeMounts"]}
+    assert mounts == {"/etc/order-watcher": "config", "/tmp": "tmp"}
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+
+    secret = by_kind["Secret"]["stringData"]
+    for value in secret.values():
+        assert "REPLACE" in value, "a Secret value that is not a placeholder"
+    environ = {}
+    for item in container["env"]:
+        if "valueFrom" in item:
+            key = item["valueFrom"]["secretKeyRef"]["key"]
+            assert key in secret, item["name"]
+            environ[item["name"]] = f"from-secret-{key}"
+        else:
+            value = item["value"]
+            assert urlsplit(value).password is None, f"{item['name']} holds a password"
+            environ[item["name"]] = value
+    assert {name for name in environ if name.startswith("WATCHER_STORE__")} == {
+        "WATCHER_STORE__URL",
+        "WATCHER_STORE__PASSWORD",
+    }
+
+    config = tmp_path / "watcher.toml"
+    config.write_text(by_kind["ConfigMap"]["data"]["watcher.toml"])
+    assert environ["WATCHER_CONFIG"] == "/etc/order-watcher/watcher.toml"
+    loaded = settings.load(config, environ)
+
+    store = urlsplit(loaded.store.url.get_secret_value())
+    assert store.scheme == "postgresql"
+    assert (store.hostname, store.port, store.path) == ("postgres", 5432, "/order_watcher")
+    assert (store.username, store.password) == ("order_watcher", "from-secret-store-password")
+    assert loaded.amqp.url.get_secret_value() == "from-secret-amqp-url"
+    assert loaded.http.listen == LISTEN
+
+
+def test_postgres_overlay_patches_the_base_into_three_replicas(tmp_path: Path) -> None:
+    overlay_files = {path.name for path in POSTGRES_OVERLAY.iterdir()}
+    listed = {
+        entry["path"] for entry in yaml_file(POSTGRES_OVERLAY / "kustomization.yaml")["patches"]
+    }
+    assert overlay_files == listed | {"kustomization.yaml"}
+    check_postgres_variant(patched_base(), tmp_path)
+
+
+def test_postgres_overlay_as_kustomize_renders_it(kustomize: list[str], tmp_path: Path) -> None:
+    check_postgres_variant(rendered(kustomize, POSTGRES_OVERLAY), tmp_path)
+    # and the base is what `kubectl apply -k deploy/kubernetes` applies, one replica
+    (deployment,) = [
+        doc for doc in rendered(kustomize, KUBERNETES_ROOT) if doc["kind"] == "Deployment"
+    ]
+    assert deployment["spec"]["replicas"] == 1
+
+
 # ---- docker compose, Dockerfile, Procfile -------------------------------------------------
 
 
@@ -359,11 +575,21 @@ def test_compose_config_watches_every_simulated_vendor() -> None:
         assert (source.auth.token_url or "").startswith(source.base_url), source.name
 
 
-def test_compose_names_the_five_services_and_mounts_existing_files() -> None:
+def test_compose_names_the_services_and_mounts_existing_files() -> None:
     compose = yaml_file(ROOT / "docker-compose.yml")
     services = compose["services"]
-    assert set(services) == COMPOSE_SERVICES
+    assert set(services) == COMPOSE_SERVICES | FLEET_SERVICES
+    # a plain `docker compose up` starts the five, and nothing of the fleet
+    assert {name for name, service in services.items() if "profiles" not in service} == (
+        COMPOSE_SERVICES
+    )
+    for name in FLEET_SERVICES:
+        assert services[name]["profiles"] == ["fleet"], name
+    for name in COMPOSE_SERVICES:
+        assert not set(services[name].get("depends_on", ())) & FLEET_SERVICES, name
     assert services["watcher"]["command"][0] == "run"
+    for name in FLEET_REPLICAS:
+        assert services[name]["command"][0] == "run", name
     assert services["simulator"]["command"][:2] == ["simulate", "--host"]
     mounted = [
         volume.split(":")[0]
@@ -372,8 +598,55 @@ def test_compose_names_the_five_services_and_mounts_existing_files() -> None:
         if volume.startswith("./")
     ]
     assert "./deploy/compose/watcher.toml" in mounted
+    assert "./deploy/compose/watcher-fleet.toml" in mounted
     for path in mounted:
         assert (ROOT / path).exists(), path
+
+
+def mounted_config(service: Mapping[str, Any]) -> str:
+    """The host file mounted where the service's `run --config PATH` reads its config."""
+    command: list[str] = service["command"]
+    volumes: list[str] = service["volumes"]
+    path = command[command.index("--config") + 1]
+    (host,) = [v.split(":")[0] for v in volumes if v.split(":")[1] == path]
+    return host
+
+
+def test_compose_fleet_shares_the_postgres_service_as_its_store() -> None:
+    compose = yaml_file(ROOT / "docker-compose.yml")
+    services = compose["services"]
+    postgres = services["postgres"]
+    database = postgres["environment"]
+    assert "pg_isready" in postgres["healthcheck"]["test"]
+    (data,) = postgres["volumes"]
+    assert data.split(":")[0] in compose["volumes"], "PostgreSQL's data on a named volume"
+
+    replicas = [services[name] for name in FLEET_REPLICAS]
+    for replica in replicas:
+        assert replica["depends_on"]["postgres"] == {"condition": "service_healthy"}
+        assert mounted_config(replica) == "./deploy/compose/watcher-fleet.toml"
+        assert replica["environment"] == replicas[0]["environment"]
+    # each replica on a host port of its own
+    published = [port.split(":")[0] for s in services.values() for port in s.get("ports", [])]
+    assert len(published) == len(set(published)), published
+    assert mounted_config(services["watcher"]) == "./deploy/compose/watcher.toml"
+
+    fleet = settings.load(ROOT / mounted_config(replicas[0]), replicas[0]["environment"])
+    store = urlsplit(fleet.store.url.get_secret_value())
+    assert (store.scheme, store.hostname, store.port) == ("postgresql", "postgres", 5432)
+    assert store.username == database["POSTGRES_USER"]
+    assert store.password == database["POSTGRES_PASSWORD"]
+    assert store.path == f"/{database['POSTGRES_DB']}"
+
+    single = settings.load(DEPLOY / "compose" / "watcher.toml", {})
+    assert single.store.url.get_secret_value().startswith("sqlite:")
+    assert [source.model_dump() for source in fleet.sources] == [
+        source.model_dump() for source in single.sources
+    ]
+    # the two sets of events stay apart
+    assert fleet.amqp.exchange != single.amqp.exchange
+    assert fleet.amqp.unroutable_queue != single.amqp.unroutable_queue
+    assert {q.name for q in fleet.amqp.queues}.isdisjoint(q.name for q in single.amqp.queues)
 
 
 def test_dockerfile_runs_the_watcher_as_non_root() -> None:
@@ -466,6 +739,9 @@ def test_compose_images_are_current_and_pinned() -> None:
     assert re.fullmatch(r"rabbitmq:4\.\d+\.\d+-management", images["rabbitmq"])
     assert re.fullmatch(r"prom/prometheus:v3\.\d+\.\d+", images["prometheus"])
     assert re.fullmatch(r"grafana/grafana:1[12]\.\d+\.\d+", images["grafana"])
+    assert images["prometheus-fleet"] == images["prometheus"]
+    # PostgreSQL's releases are major.minor: pinned to one, and to its Debian release
+    assert re.fullmatch(r"postgres:1[89]\.\d+-(trixie|bookworm)", images["postgres"])
 
 
 def test_each_alert_links_to_its_runbook_section() -> None:
