@@ -61,6 +61,7 @@ METRICS = {
     "order_watcher_outbox_oldest_age_seconds": "gauge",
     "order_watcher_publish_confirm_duration_seconds": "histogram",
     "order_watcher_broker_connected": "gauge",
+    "order_watcher_relaying": "gauge",
     "order_watcher_unroutable_events": "gauge",
     "order_watcher_stuck_orders": "gauge",
     "order_watcher_poll_lag_seconds": "histogram",

@@ -164,6 +164,11 @@ def test_circuit_and_broker_gauges_read_live_state(
     assert value(registry, "broker_connected") == 0.0
     connected["now"] = True
     assert value(registry, "broker_connected") == 1.0
+    relaying = {"now": True}
+    metrics.watch_relaying(lambda: relaying["now"])
+    assert value(registry, "relaying") == 1.0
+    relaying["now"] = False  # another replica took the relay over
+    assert value(registry, "relaying") == 0.0
 
 
 def test_the_replica_and_its_leases_read_live(
@@ -323,6 +328,7 @@ def test_every_contract_metric_is_exported(registry: CollectorRegistry) -> None:
             "outbox_oldest_age_seconds",
             "publish_confirm_duration_seconds",
             "broker_connected",
+            "relaying",
             "unroutable_events",
             "stuck_orders",
             "poll_lag_seconds",

@@ -212,6 +212,11 @@ class Metrics:
             "1 while the relay holds a broker connection.",
             registry=registry,
         )
+        self._relaying = Gauge(
+            f"{PREFIX}_relaying",
+            "1 while this process relays the outbox (always alone; one replica of a fleet).",
+            registry=registry,
+        )
         self._unroutable = Gauge(
             f"{PREFIX}_unroutable_events",
             "Messages waiting in the unroutable queue (events no binding matched).",
@@ -284,6 +289,10 @@ class Metrics:
     def watch_broker(self, connected: Callable[[], bool]) -> None:
         """Report whether the relay holds a broker connection, read at every scrape."""
         self._broker.set_function(lambda: 1.0 if connected() else 0.0)
+
+    def watch_relaying(self, relaying: Callable[[], bool]) -> None:
+        """Report whether this process relays the outbox, read at every scrape."""
+        self._relaying.set_function(lambda: 1.0 if relaying() else 0.0)
 
     def unroutable(self, count: int) -> None:
         self._unroutable.set(count)

@@ -55,7 +55,8 @@ class Observed:
     ) -> None:
         self.metrics = metrics
         self.fleet = fleet
-        store = settings.store.url.get_secret_value().partition(":")[0]
+        store = settings.store.url.get_secret_value().partition(":")[0].lower()
+        store = "postgresql" if store == "postgres" else store  # one name for the backend
         leases_held = None if fleet is None else (lambda: fleet.leases_held)
         names = [source.name for source in settings.sources] + [TASKS]
         metrics.replica(replica, store=store, held=leases_held, sources=names)
@@ -81,6 +82,7 @@ class Observed:
         self._outbox_changed = asyncio.Event()
         self._clock = clock
         metrics.watch_broker(lambda: self.relay.connected)
+        metrics.watch_relaying((lambda: True) if fleet is None else fleet.may_relay)
 
     def poller(self, source: SourceSettings, provider: guard.Guarded, snapshots: Store) -> Poller:
         """The source's poller, its breaker watched and its syncs observed."""
