@@ -197,6 +197,7 @@ async def _bench(args: argparse.Namespace) -> Run:
         source = _source(base_url, customers=args.customers, concurrency=args.concurrency)
         provider = app.build_provider(source, session)
         poller = Poller(source, provider, snapshots, clock=app.utc_now)
+        app.freeze_heap()  # as the service does once it is built
         start_rss_mib = _peak_rss_mib()
         measure = functools.partial(_measure, server_cpu_s=server_cpu_s)
         floor = await measure(

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import io
 import logging
 import signal
@@ -58,6 +59,18 @@ def build_provider(source: SourceSettings, session: sessions.Session) -> guard.G
 
 
 ProviderFactory = Callable[[SourceSettings, sessions.Session], guard.Guarded]
+
+
+def freeze_heap() -> None:
+    """Take every object alive now out of the cyclic garbage collector's sight (`gc.freeze`).
+
+    What a running service holds from its start (modules, models, settings, its parts) is
+    never garbage, yet each full collection walks all of it again: measured on the outbox
+    relay, those walks were a third of its CPU. Reference counting still frees frozen
+    objects; only a cycle among them would stay, and the service's start builds none to drop.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def service_registry() -> CollectorRegistry:
@@ -142,6 +155,7 @@ async def serve(
             publishers=publishers or (lambda: Publisher(settings.amqp)),
             providers=providers,
         )
+        freeze_heap()
         if on_listening is not None:
             on_listening(parts.http)
         log.info("watching %d source(s); store %s", len(parts.pollers), _scheme(settings.store.url))
