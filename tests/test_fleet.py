@@ -264,8 +264,9 @@ async def _shares(pg_url: str) -> dict[str, int]:
     db = await asyncpg.connect(pg_url)
     try:
         rows = await db.fetch(
-            "SELECT holder, count(*) FROM leases WHERE customer_id = any($1)"
-            " AND expires_at > clock_timestamp() GROUP BY holder",
+            "SELECT l.holder, count(*) FROM leases AS l JOIN replicas AS r"
+            " ON r.replica = l.holder WHERE l.customer_id = any($1)"
+            " AND r.expires_at > clock_timestamp() GROUP BY l.holder",
             CUSTOMERS,
         )
     finally:

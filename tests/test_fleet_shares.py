@@ -127,24 +127,25 @@ async def test_each_replica_sends_its_share_of_the_rate(rig: Rig, pg_url: str) -
         assert (first.limiter.share, second.limiter.share) == (0.5, 0.5)
 
 
-async def test_a_sync_under_a_lease_taken_over_writes_nothing_and_lets_go(
+async def test_a_replica_that_missed_its_beats_writes_nothing_and_lets_go(
     rig: Rig, pg_url: str
 ) -> None:
     async with replicas(rig, pg_url) as (first, second):
         await first.fleet.beat()
         customer = CUSTOMERS[0]
         token = first.poller.fences[customer].token
-        await first.store.release(SOURCE, "r1", {customer: token})  # as if it expired
-        taken = await second.store.claim(SOURCE, "r2", [customer], limit=1, ttl_s=LEASE_S)
+        await first.store.heartbeat("r1", ttl_s=0.5)  # and then it is paused past that
+        await asyncio.sleep(0.8)
+        await second.fleet.beat()  # alone alive: takes everything
 
         result = await first.poller.sync_customer(customer)
 
-        assert taken == {customer: token + 1}
+        assert second.poller.fences[customer].token == token + 1
         assert isinstance(result.error, LeaseLost)
         assert await first.store.poll_state(SOURCE, customer) is None  # nothing written
-        assert customer in held(first)  # let go by the loop (`_poll`) or the next beat
-        await first.fleet.beat()
-        assert customer not in held(first)
+        await first.fleet.beat()  # its heartbeat had a gap: it looks, and lets go
+        assert held(first) == set()
+        assert held(second) == set(CUSTOMERS)
 
 
 async def test_discovery_in_a_fleet_records_the_customers_and_the_leases_share_them(

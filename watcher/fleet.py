@@ -1,13 +1,14 @@
 """Replicas sharing one PostgreSQL store: who polls which customer, who relays, at what rate.
 
-Each replica runs one `Fleet`. Every `lease_s / 3` it beats (`Leases.heartbeat`, which also
-counts the replicas alive), renews the leases it holds, and evens out the work:
+Each replica runs one `Fleet`. Every `lease_s / 3` it beats (`Leases.heartbeat`, which
+renews every lease it holds in one write and counts the replicas alive) and evens out the
+work:
 
 - Customers. Each source's customers (`Poller.wanted`) are split by leases. A replica aims
   at its fair share, ceil(customers / replicas alive): below it, it claims free leases
   (never held, expired, or released); above it, it releases the surplus, which the others
-  then claim. A replica killed or paused stops renewing, and its leases expire `lease_s`
-  after their last renewal, to be claimed by the others on their next beat: a customer is
+  then claim. A replica killed or paused stops beating, and its leases lapse `lease_s`
+  after its last heartbeat, to be claimed by the others on their next beat: a customer is
   polled again within about `lease_s` + `lease_s / 3`. The poller only polls what it holds
   and commits fenced by the lease (`ports.Fence`), so a replica that lost a lease while
   paused writes nothing over its new holder's work.
@@ -162,19 +163,28 @@ class Fleet:
             await asyncio.shield(self._release_all())
 
     async def beat(self) -> None:
-        """One round: heartbeat, renew, then claim or release towards a fair share."""
+        """One round: the heartbeat (which renews every lease held), then claim or release
+        towards a fair share. After a heartbeat with a gap, see which leases are left."""
         sent = time.monotonic()  # a lease renewed now lasts at least lease_s from here
-        self.alive = max(1, await self._leases.heartbeat(self.replica, ttl_s=self._lease_s))
+        heartbeat = await self._leases.heartbeat(self.replica, ttl_s=self._lease_s)
+        self.alive = max(1, heartbeat.alive)
         for share in self._shares:
             if share.limiter is not None:
                 share.limiter.share = 1 / self.alive
-            await self._even_out(share.poller)
-        await self._even_out_tasks(sent)
+            await self._even_out(share.poller, checked=not heartbeat.continuous)
+        await self._even_out_tasks(sent, checked=not heartbeat.continuous)
 
-    async def _even_out(self, poller: Poller) -> None:
+    async def _kept(self, source: str, held: dict[str, int], *, checked: bool) -> set[str]:
+        """The leases of `held` still this replica's: all of them after a heartbeat with no
+        gap (nobody may claim a live replica's lease), else those the store still has."""
+        if not checked:
+            return set(held)
+        return await self._leases.still_held(source, self.replica, held)
+
+    async def _even_out(self, poller: Poller, *, checked: bool) -> None:
         source = poller.name
         held = {key: fence.token for key, fence in poller.fences.items()}
-        kept = await self._leases.renew(source, self.replica, held, ttl_s=self._lease_s)
+        kept = await self._kept(source, held, checked=checked)
         lost = held.keys() - kept
         if lost:
             log.info("fleet: %s lost %d lease(s) of %s", self.replica, len(lost), source)
@@ -190,16 +200,14 @@ class Fleet:
             await self._leases.release(source, self.replica, {key: held[key] for key in gone})
         room = fair - (len(kept) - len(gone))
         if room > 0:
-            claimed = await self._leases.claim(
-                source, self.replica, wanted, limit=room, ttl_s=self._lease_s
-            )
+            claimed = await self._leases.claim(source, self.replica, wanted, limit=room)
             fences = {key: Fence(self.replica, token, key) for key, token in claimed.items()}
             await poller.hold(fences)
 
-    async def _even_out_tasks(self, sent: float) -> None:
-        """Hold at most a fair share of the tasks, renewing those held."""
+    async def _even_out_tasks(self, sent: float, *, checked: bool) -> None:
+        """Hold at most a fair share of the tasks; those held last lease_s from `sent`."""
         held = {gate.name: gate.token for gate in self._gates.values() if gate.token is not None}
-        kept = await self._leases.renew(TASKS, self.replica, held, ttl_s=self._lease_s)
+        kept = await self._kept(TASKS, held, checked=checked)
         for name in held.keys() - kept:
             log.info("fleet: %s no longer leads %s", self.replica, name)
             self._stop_task(self._gates[name])
@@ -208,9 +216,7 @@ class Fleet:
         fair = math.ceil(len(self._gates) / self.alive)
         if len(kept) < fair:
             free = [name for name in self._gates if name not in kept]
-            claimed = await self._leases.claim(
-                TASKS, self.replica, free, limit=fair - len(kept), ttl_s=self._lease_s
-            )
+            claimed = await self._leases.claim(TASKS, self.replica, free, limit=fair - len(kept))
             for name, token in claimed.items():
                 gate = self._gates[name]
                 gate.token = token
@@ -269,6 +275,7 @@ class Fleet:
             token, self._relay_token = self._relay_token, None
             with contextlib.suppress(StoreError):
                 await self._leases.release(TASKS, self.replica, {RELAY: token})
+                await self._leases.leave(self.replica)
 
     async def _release_all(self) -> None:
         """Give every lease back, so the other replicas take them at once; the relay's only
@@ -289,7 +296,8 @@ class Fleet:
                 share.poller.let_go(fences)
                 held = {key: fence.token for key, fence in fences.items()}
                 await self._leases.release(share.poller.name, self.replica, held)
-            await self._leases.leave(self.replica)
+            if self._relay_token is None:  # else it stays alive through the drain
+                await self._leases.leave(self.replica)
 
 
 def tasks_of(pollers: Sequence[Poller]) -> list[str]:

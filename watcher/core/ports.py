@@ -268,31 +268,40 @@ class SnapshotStore(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class Heartbeat:
+    """A replica's heartbeat: how many replicas are alive, and whether this one had been
+    alive without a gap since its last beat (when not, its leases may have been taken)."""
+
+    alive: int
+    continuous: bool
+
+
 @runtime_checkable
 class Leases(Protocol):
     """Leases on work (a source's customers, or one named task) shared by the replicas of
-    one database, timed by the database's clock.
+    one database, timed by the database's clock. Keys are (source, customer id).
 
-    A lease is held by one replica until it expires `ttl_s` after its last claim or renewal;
-    every claim of it gives a new, larger fencing token. Keys are (source, customer id)."""
+    A lease is held by one replica for as long as that replica is alive: its `heartbeat`
+    keeps all of its leases at once, so renewing costs one write whatever their number. A
+    replica that misses its heartbeats past their `ttl_s` loses every lease it held; each
+    claim of a lease gives it a new, larger fencing token."""
 
-    async def heartbeat(self, replica: str, *, ttl_s: float) -> int:
-        """Record that `replica` is alive for `ttl_s`; how many replicas are alive."""
+    async def heartbeat(self, replica: str, *, ttl_s: float) -> Heartbeat:
+        """Record that `replica` is alive for `ttl_s` more."""
         ...
 
     async def claim(
-        self, source: str, replica: str, customer_ids: Sequence[str], *, limit: int, ttl_s: float
+        self, source: str, replica: str, customer_ids: Sequence[str], *, limit: int
     ) -> dict[str, int]:
-        """Claim up to `limit` of `customer_ids` that no replica holds (never leased, expired
-        or released), skipping any another replica is claiming at the same moment: the
-        customers claimed, with their new fencing tokens."""
+        """Claim up to `limit` of `customer_ids` that no live replica holds (never leased,
+        released, or held by a replica no longer alive), skipping any another replica is
+        claiming at the same moment: the customers claimed, with their new fencing tokens."""
         ...
 
-    async def renew(
-        self, source: str, replica: str, held: Mapping[str, int], *, ttl_s: float
-    ) -> set[str]:
-        """Extend the leases `held` (customer id -> token) that are still this replica's: the
-        customers renewed. One not renewed is lost to this replica."""
+    async def still_held(self, source: str, replica: str, held: Mapping[str, int]) -> set[str]:
+        """Which of the leases `held` (customer id -> token) are still this replica's: after
+        a heartbeat that was not `continuous`, others may have taken some."""
         ...
 
     async def release(self, source: str, replica: str, held: Mapping[str, int]) -> None:

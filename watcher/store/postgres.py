@@ -23,13 +23,15 @@ nothing and sets the session read-only; a database with no schema yet is a Store
 The poll states of syncs that wrote nothing else wait in memory and are written together
 (`deferred`); published events are pruned after `retention_s` (`retention`).
 
-Leases (`ports.Leases`): rows of `leases`, timed by the database's clock. A claim takes
-rows that are free (never held, expired or released) with `FOR UPDATE SKIP LOCKED`, so
-replicas claiming at the same moment split the free rows instead of queueing on them, and
-bumps each row's fencing token. A sync with a `Fence` share-locks its lease row first in its
-transaction and writes nothing (`LeaseLost`) unless the row still has its holder and token
-and has not expired: a replica that was paused or cut off past its lease cannot commit over
-the new holder's work, and no claim can take the row over until that commit ends.
+Leases (`ports.Leases`): rows of `leases`, each current while its holder's `replicas` row
+has not expired by the database's clock, so a replica's heartbeat renews all its leases in
+one write. A claim takes rows that are free (no holder, or a holder no longer alive) with
+`FOR UPDATE SKIP LOCKED`, so replicas claiming at the same moment split the free rows
+instead of queueing on them, and bumps each row's fencing token. A sync with a `Fence`
+share-locks its lease row first in its transaction and writes nothing (`LeaseLost`) unless
+the row still has its holder and token and the holder is alive: a replica that was paused
+or cut off past its lease cannot commit over the new holder's work, and no claim can take
+the row over until that commit ends.
 
 Errors: every driver or connection failure becomes a `StoreError`, its cause chained, and
 no message carries the URL's password (`_redacted`).
@@ -51,6 +53,7 @@ from watcher.core.errors import ConfigError, LeaseLost, StoreError
 from watcher.core.models import Order
 from watcher.core.ports import (
     Fence,
+    Heartbeat,
     OutboxRecord,
     OutboxStats,
     PollState,
@@ -295,15 +298,15 @@ class PostgresStore:
                 f"(token {fence.token}): the sync of {customer_id} wrote nothing"
             )
 
-    async def heartbeat(self, replica: str, *, ttl_s: float) -> int:
+    async def heartbeat(self, replica: str, *, ttl_s: float) -> Heartbeat:
         async with self._connection("record the replica's heartbeat") as db:
-            await db.execute(schema.HEARTBEAT, replica, ttl_s)
+            continuous: bool = await db.fetchval(schema.HEARTBEAT, replica, ttl_s)
             await db.execute(schema.FORGET_REPLICAS)
-            live: int = await db.fetchval(schema.LIVE_REPLICAS)
-        return live
+            alive: int = await db.fetchval(schema.LIVE_REPLICAS)
+        return Heartbeat(alive=alive, continuous=continuous)
 
     async def claim(
-        self, source: str, replica: str, customer_ids: Sequence[str], *, limit: int, ttl_s: float
+        self, source: str, replica: str, customer_ids: Sequence[str], *, limit: int
     ) -> dict[str, int]:
         if limit <= 0 or not customer_ids:
             return {}
@@ -313,17 +316,15 @@ class PostgresStore:
             if new:
                 await db.execute(schema.ADD_LEASES, source, new)
                 self._leased.update((source, customer_id) for customer_id in new)
-            rows = await db.fetch(schema.CLAIM, source, replica, ids, limit, ttl_s)
+            rows = await db.fetch(schema.CLAIM, source, replica, ids, limit)
         return {row[0]: row[1] for row in rows}
 
-    async def renew(
-        self, source: str, replica: str, held: Mapping[str, int], *, ttl_s: float
-    ) -> set[str]:
+    async def still_held(self, source: str, replica: str, held: Mapping[str, int]) -> set[str]:
         if not held:
             return set()
         ids, tokens = list(held), list(held.values())
-        async with self._connection(f"renew the leases on {source}") as db:
-            rows = await db.fetch(schema.RENEW, source, replica, ids, tokens, ttl_s)
+        async with self._connection(f"read the leases on {source}") as db:
+            rows = await db.fetch(schema.STILL_HELD, source, replica, ids, tokens)
         return {row[0] for row in rows}
 
     async def release(self, source: str, replica: str, held: Mapping[str, int]) -> None:

@@ -8,11 +8,13 @@ once released: a change to the schema is a new step at the end.
 
     1  snapshots, outbox, poll_state, customers: the layout of the SQLite store's step 6,
        in PostgreSQL's own types (timestamptz, bytea, boolean, text[])
-    2  leases: which replica holds each (source, customer) until when, with the fencing
-       token of its claim; replicas: each replica's heartbeat
+    2  leases: which replica holds each (source, customer), with the fencing token of its
+       claim; replicas: each replica's heartbeat, which keeps all of its leases
 
-Leases are timed by the database's clock (`clock_timestamp()`), never a replica's, so clocks
-that disagree between machines cannot make two replicas hold one lease.
+A lease is current while its holder's `replicas` row has not expired: renewing a replica's
+thousands of leases is one row's update. Expiry is judged by the database's clock
+(`clock_timestamp()`), never a replica's, so clocks that disagree between machines cannot
+make two replicas hold one lease.
 """
 
 from __future__ import annotations
@@ -59,7 +61,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TABLE leases (
             source text NOT NULL, customer_id text NOT NULL, holder text,
             token bigint NOT NULL DEFAULT 0,
-            expires_at timestamptz NOT NULL DEFAULT '-infinity',
             PRIMARY KEY (source, customer_id))""",
         "CREATE INDEX leases_by_holder ON leases (holder, source)",
         """CREATE TABLE replicas (
@@ -147,10 +148,13 @@ LIST_CUSTOMER = """
 
 # --- leases (`ports.Leases`) -------------------------------------------------------------
 
+# The replica's row before this beat, and after: whether it was still alive when renewed.
 HEARTBEAT = """
+    WITH before AS (SELECT expires_at FROM replicas WHERE replica = $1)
     INSERT INTO replicas (replica, expires_at)
     VALUES ($1, clock_timestamp() + make_interval(secs => $2))
-    ON CONFLICT (replica) DO UPDATE SET expires_at = excluded.expires_at"""
+    ON CONFLICT (replica) DO UPDATE SET expires_at = excluded.expires_at
+    RETURNING coalesce((SELECT expires_at > clock_timestamp() FROM before), false)"""
 FORGET_REPLICAS = """
     DELETE FROM replicas WHERE expires_at < clock_timestamp() - interval '1 day'"""
 LEAVE = "DELETE FROM replicas WHERE replica = $1"
@@ -158,44 +162,47 @@ LIVE_REPLICAS = "SELECT count(*) FROM replicas WHERE expires_at > clock_timestam
 ADD_LEASES = """
     INSERT INTO leases (source, customer_id) SELECT $1, unnest($2::text[])
     ON CONFLICT (source, customer_id) DO NOTHING"""
-# Rows another replica is claiming at this moment are skipped, not waited for.
+# A lease is free when it has no holder or its holder is not alive. Rows another replica is
+# claiming at this moment are skipped, not waited for. The holder's liveness is a correlated
+# subquery, not a join: a row claimed by another since this statement's snapshot is checked
+# again as it is locked, and only a subquery is evaluated again for the row's new holder (a
+# joined row would stay the one of the snapshot, and the lease be claimed twice).
 CLAIM = """
-    UPDATE leases AS l SET holder = $2, token = l.token + 1,
-        expires_at = clock_timestamp() + make_interval(secs => $5)
+    UPDATE leases AS l SET holder = $2, token = l.token + 1
     FROM (
-        SELECT customer_id FROM leases
-        WHERE source = $1 AND customer_id = any($3::text[]) AND expires_at < clock_timestamp()
-        ORDER BY customer_id LIMIT $4 FOR UPDATE SKIP LOCKED
+        SELECT f.customer_id FROM leases AS f
+        WHERE f.source = $1 AND f.customer_id = any($3::text[])
+            AND NOT EXISTS (
+                SELECT 1 FROM replicas AS r
+                WHERE r.replica = f.holder AND r.expires_at > clock_timestamp())
+        ORDER BY f.customer_id LIMIT $4 FOR UPDATE SKIP LOCKED
     ) AS free
     WHERE l.source = $1 AND l.customer_id = free.customer_id
     RETURNING l.customer_id, l.token"""
-RENEW = """
-    UPDATE leases AS l SET expires_at = clock_timestamp() + make_interval(secs => $5)
-    FROM unnest($3::text[], $4::bigint[]) AS h (customer_id, token)
-    WHERE l.source = $1 AND l.customer_id = h.customer_id AND l.holder = $2
-        AND l.token = h.token AND l.expires_at > clock_timestamp()
-    RETURNING l.customer_id"""
+STILL_HELD = """
+    SELECT l.customer_id FROM leases AS l
+    JOIN unnest($3::text[], $4::bigint[]) AS h (customer_id, token)
+        ON l.customer_id = h.customer_id AND l.token = h.token
+    WHERE l.source = $1 AND l.holder = $2"""
 RELEASE = """
-    UPDATE leases AS l SET holder = NULL, expires_at = '-infinity'
+    UPDATE leases AS l SET holder = NULL
     FROM unnest($3::text[], $4::bigint[]) AS h (customer_id, token)
     WHERE l.source = $1 AND l.customer_id = h.customer_id AND l.holder = $2
         AND l.token = h.token"""
+_CURRENT = """
+    FROM leases AS l JOIN replicas AS r ON r.replica = l.holder
+    WHERE l.source = $1 AND l.customer_id = {lease} AND l.holder = {holder}
+        AND l.token = {token} AND r.expires_at > clock_timestamp()"""
 # Inside a sync's transaction: the lease row is share-locked to the commit, so no claim can
-# take it over meanwhile (a claim skips locked rows).
-CHECK_FENCE = """
-    SELECT 1 FROM leases
-    WHERE source = $1 AND customer_id = $2 AND holder = $3 AND token = $4
-        AND expires_at > clock_timestamp()
-    FOR SHARE"""
-UPSERT_STATE_FENCED = """
+# take it over meanwhile (a claim skips locked rows), even if its holder's heartbeat lapses.
+CHECK_FENCE = "SELECT 1" + _CURRENT.format(lease="$2", holder="$3", token="$4") + " FOR SHARE OF l"
+UPSERT_STATE_FENCED = f"""
     INSERT INTO poll_state (
         source, customer_id, baseline_done, last_success_at, last_full_sync_at, next_due_at,
         in_flight
     )
     SELECT $1, $2, $3, $4, $5, $6, $7 WHERE EXISTS (
-        SELECT 1 FROM leases
-        WHERE source = $1 AND customer_id = $10 AND holder = $8 AND token = $9
-            AND expires_at > clock_timestamp())
+        SELECT 1 {_CURRENT.format(lease="$10", holder="$8", token="$9")})
     ON CONFLICT (source, customer_id) DO UPDATE SET baseline_done = excluded.baseline_done,
         last_success_at = excluded.last_success_at,
         last_full_sync_at = excluded.last_full_sync_at,
