@@ -36,7 +36,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -298,8 +298,3 @@ class Fleet:
                 await self._leases.release(share.poller.name, self.replica, held)
             if self._relay_token is None:  # else it stays alive through the drain
                 await self._leases.leave(self.replica)
-
-
-def tasks_of(pollers: Sequence[Poller]) -> list[str]:
-    """The one-at-a-time tasks besides the relay: each discovering source's discovery."""
-    return [discovery_task(p.name) for p in pollers if p.discovers]

@@ -256,11 +256,6 @@ class Poller:
         """Whether the customers come from listing the account (`customers = "all"`)."""
         return self._directory is not None
 
-    async def discover_every_interval(self) -> None:
-        """`discover` every `discovery_interval_s` until `stop()` (shared: while this
-        replica holds the discovery lease, `watcher.fleet`)."""
-        await self._discover_every_interval()
-
     @property
     def fences(self) -> dict[str, Fence]:
         """Shared: the customers this replica holds leases on, with each lease's fence."""
@@ -331,7 +326,7 @@ class Poller:
         await self._resume()
         async with asyncio.TaskGroup() as group:
             if self._directory is not None and not self._shared:  # shared: `watcher.fleet`
-                group.create_task(self._discover_every_interval())
+                group.create_task(self.discover_every_interval())
             while (due := await self._next_due()) is not None:
                 group.create_task(self._poll(*due))
 
@@ -416,7 +411,9 @@ class Poller:
             return {}
         return {customer_id: states[customer_id] for customer_id in customer_ids & set(states)}
 
-    async def _discover_every_interval(self) -> None:
+    async def discover_every_interval(self) -> None:
+        """`discover` every `discovery_interval_s` until `stop()` (shared: while this
+        replica holds the discovery lease, `watcher.fleet`)."""
         while not self._stopping.is_set():
             await self.discover()
             if await self._wait(self._source.discovery_interval_s):
