@@ -4,7 +4,8 @@ a shared `Poller` of the Adobe simulator) beating by hand, so every step is seen
 They even out the customers (a fair share each, none held twice), one leads the relay, the
 rate is split between them, a stopped replica's leases pass to the other at once, a sync
 whose lease was taken over writes nothing and lets the customer go, and discovery in a
-fleet only records the customers for the leases to share out.
+fleet only records the customers for the leases to share out; a store-wide feed is one
+lease, polled and committed under it by one replica.
 """
 
 from __future__ import annotations
@@ -17,9 +18,12 @@ from dataclasses import dataclass
 import aiohttp
 import pytest
 
+from tests.plugins.elastic_path import EpAdmin, EpSimulator
 from tests.plugins.simulator import SIM_NOW, AdobeSimulator, ManualClock, SimAdmin
 from tests.poller_cases import SOURCE, Rig
+from tests.test_store_wide import Rig as WideRig
 from watcher.core.errors import LeaseLost
+from watcher.feed import FEED
 from watcher.fleet import RELAY, Fleet
 from watcher.poller import Poller
 from watcher.providers import connect, guard
@@ -164,3 +168,44 @@ async def test_discovery_in_a_fleet_records_the_customers_and_the_leases_share_t
     await fleet.beat()
     assert set(poller.fences) == set(CUSTOMERS)
     assert poller.customers_known == len(CUSTOMERS)
+
+
+async def test_a_store_wide_feed_is_polled_by_one_replica_under_its_lease(
+    ep_sim: EpSimulator, ep_admin: EpAdmin, pg_url: str, sim_clock: ManualClock
+) -> None:
+    """The whole store is one lease (`feed.FEED`): its holder polls and commits under it;
+    a holder that missed its beats writes nothing once another took the feed."""
+    stores = [await postgres.PostgresStore.open(pg_url, pool_size=2) for _ in range(2)]
+    try:
+        async with aiohttp.ClientSession() as session:
+            made = []
+            for name, snapshots in zip(("r1", "r2"), stores, strict=True):
+                rig = WideRig(ep_sim.base_url, ep_admin, snapshots, session, sim_clock)
+                source = rig.source("elastic_path")
+                provider = connect.guarded(source, session)
+                poller = Poller(source, provider, snapshots, clock=sim_clock, shared=True)
+                fleet = Fleet(snapshots, replica=name, lease_s=LEASE_S)
+                fleet.add(poller, provider.limiter)
+                made.append((fleet, poller, snapshots))
+            (first, first_poller, first_store), (second, second_poller, _) = made
+
+            await first.beat()
+            await second.beat()
+            assert set(first_poller.fences) == {FEED}
+            assert set(second_poller.fences) == set()
+            baseline = await first_poller.sync_customer(FEED)
+            assert baseline.error is None
+            stored = await first_store.poll_state(source.name, FEED)
+            assert stored is not None
+
+            await first_store.heartbeat("r1", ttl_s=0.5)  # then paused past that
+            await asyncio.sleep(0.8)
+            await second.beat()
+            again = await first_poller.sync_customer(FEED)
+
+            assert set(second_poller.fences) == {FEED}
+            assert isinstance(again.error, LeaseLost)
+            assert await first_store.poll_state(source.name, FEED) == stored
+    finally:
+        for snapshots in stores:
+            await snapshots.close()

@@ -114,8 +114,9 @@ class Fleet:
         gate = self._gates.setdefault(name, Gate(name, loop))
 
         async def gated() -> None:
-            """Run `loop` each time the lease is granted, until it is lost; a failure of
-            `loop` (or its ending) is this loop's."""
+            """Run `loop` each time the lease is granted, until it is lost. A failure of
+            `loop` is this loop's; a `loop` that ends (a discovery at the stop) leaves it
+            waiting for the next grant or its cancellation."""
             while True:
                 await gate.granted.wait()
                 gate.granted.clear()
@@ -127,8 +128,7 @@ class Fleet:
                     running.cancel()
                     gate.task = None
                 if not running.cancelled():
-                    running.result()  # raises what `loop` raised; one that ends (a discovery
-                    # at the stop) leaves the gate waiting for its cancellation
+                    running.result()  # raises what `loop` raised
 
         return gated
 

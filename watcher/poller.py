@@ -276,13 +276,11 @@ class Poller:
         if not new:
             return
         self._fences.update(new)
-        states = await self._states_of(set(new))
         if self._store_wide is not None and feed.FEED in new:
             self._store_wide.fence = new[feed.FEED]
-            self._store_wide.admit(await self._store.poll_states(self.name))
-            self._schedule_feed(states.get(feed.FEED))
+            self._schedule_feed(self._store_wide.admit(await self._schedules()))
         else:
-            self._admit(new, states)
+            self._admit(new, await self._states_of(set(new)))
 
     def let_go(self, customer_ids: Iterable[str]) -> None:
         """Shared: stop polling these customers (a sync in hand of one cannot commit)."""
@@ -404,12 +402,17 @@ class Poller:
         """The stored schedules of `customer_ids` (a customer listed again keeps its own)."""
         if not customer_ids:
             return {}
+        states = await self._schedules()
+        return {customer_id: states[customer_id] for customer_id in customer_ids & set(states)}
+
+    async def _schedules(self) -> dict[str, PollState]:
+        """Every stored schedule of the source; none when the store cannot say (the
+        customers are then polled soon, as new ones are)."""
         try:
-            states = await self._store.poll_states(self.name)
+            return await self._store.poll_states(self.name)
         except StoreError as exc:
             log.warning("cannot read the schedules of %s: %s", self.name, exc)
             return {}
-        return {customer_id: states[customer_id] for customer_id in customer_ids & set(states)}
 
     async def discover_every_interval(self) -> None:
         """`discover` every `discovery_interval_s` until `stop()` (shared: while this
